@@ -20,6 +20,10 @@ export default defineConfig({
       default: {
         version: SOLC_VERSION,
         path: soljsonPath,
+        // Same bytecode in tests, gas measurements (docs/contracts.md) and deployments.
+        settings: {
+          optimizer: { enabled: true, runs: 200 },
+        },
       },
       production: {
         version: SOLC_VERSION,

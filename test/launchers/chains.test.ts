@@ -59,7 +59,8 @@ describe("chain launcher", function () {
     const pids = ready.pids as number[];
     expect(chains).to.have.length(2);
     expect(pids.every(pidAlive)).to.equal(true);
-    for (const chain of chains) expect(processesMatching(`--port ${chain.port} `).length).to.be.greaterThan(0);
+    for (const chain of chains)
+      expect(processesMatching(`--port ${chain.port} `).length).to.be.greaterThan(0);
 
     child.kill("SIGKILL");
     const gone = await eventually(

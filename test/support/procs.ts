@@ -47,7 +47,10 @@ export async function launchCli(args: string[], timeoutMs = 120_000): Promise<La
   child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   const lines = createInterface({ input: child.stdout });
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`launcher not ready in ${timeoutMs} ms\n${stderr}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`launcher not ready in ${timeoutMs} ms\n${stderr}`)),
+      timeoutMs,
+    );
     child.once("exit", (code) => {
       clearTimeout(timer);
       reject(new Error(`launcher exited with ${code} before it was ready\n${stderr}`));
