@@ -123,7 +123,8 @@ async function main(): Promise<number> {
     ]);
     const endpoints = {
       chains: chains?.chains ?? [],
-      datacenters: kafka?.clusters.map((c) => ({ name: c.name, brokers: c.brokers })) ?? [],
+      datacenters:
+        kafka?.clusters.map((c) => ({ name: c.name, brokers: c.brokers, dataDir: c.dataDir })) ?? [],
       pids: [...(chains?.pids ?? []), ...(kafka?.pids ?? [])],
     };
     if (args.json) {
