@@ -45,7 +45,10 @@ lp_ensure_deps() {
   if [ -f "$stamp" ] && [ "$stamp" -nt "$LP_ROOT/package-lock.json" ] && [ "$(cat "$stamp")" = "$(node -v)" ]; then
     return 0
   fi
-  lp_log "installing npm dependencies with Node $(node -v)"
-  (cd "$LP_ROOT" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  lp_log "installing npm dependencies with Node $(node -v) (versions from package-lock.json)"
+  # Not `npm ci`: npm 11 leaves the other platforms' optional packages (e.g. Hardhat's EDR builds for
+  # macOS) out of the lockfile it writes, and `npm ci` then refuses that same lockfile as out of sync.
+  # `npm install --no-save` installs the locked versions and never rewrites package(-lock).json.
+  (cd "$LP_ROOT" && npm install --no-save --no-audit --no-fund --loglevel=error >&2)
   node -v >"$stamp"
 }
