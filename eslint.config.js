@@ -4,7 +4,7 @@ import prettier from "eslint-config-prettier";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "artifacts/", "cache/", "types/", "coverage/", "bench/results/"] },
+  { ignores: ["node_modules/", "dist/", "artifacts/", "cache/", "types/", "coverage/", "bench/results/"] },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {
