@@ -1,0 +1,347 @@
+/**
+ * The HTTP layer: `createApp(deps)` builds the Express app (no listening here). Handlers validate,
+ * call the service, map the result; one error handler turns every error into `{code, message, field?}`.
+ */
+import express, { type NextFunction, type Request, type Response } from "express";
+import { isAddress, ZeroAddress } from "ethers";
+import type { Logger } from "pino";
+import { z } from "zod";
+import { allows, ApiKeys, RateLimiter, type Principal } from "./auth.js";
+import type { Scope } from "./config.js";
+import { AppError, errorBody } from "./errors.js";
+import type { Metrics } from "./metrics.js";
+import { openApiDocument, docsPage } from "./openapi.js";
+import type { LicenseService } from "./service.js";
+import type { LicenseRecord } from "./store.js";
+
+export interface AppDeps {
+  service: LicenseService;
+  apiKeys: ApiKeys;
+  rateLimiter: RateLimiter;
+  logger: Logger;
+  metrics: Metrics;
+  bodyLimitBytes: number;
+  /** Upper bound for `?wait` / `Prefer: wait=N` (ms). */
+  maxWaitMs?: number;
+}
+
+const MAX_DURATION = 100 * 365 * 24 * 3600;
+
+const chainRef = z.union([z.number().int().positive(), z.string().min(1).max(63)]);
+const issueBody = z
+  .object({
+    productId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+    licensee: z
+      .string()
+      .refine((v) => isAddress(v), "must be an EVM address (0x + 40 hex, valid checksum if mixed case)")
+      .refine((v) => v.toLowerCase() !== ZeroAddress, "must not be the zero address"),
+    durationSeconds: z.number().int().min(1).max(MAX_DURATION).optional(),
+    seats: z
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 32 - 1)
+      .optional(),
+    chain: z.union([chainRef, z.array(chainRef).min(1).max(16)]).optional(),
+  })
+  .strict();
+
+const listQuery = z
+  .object({
+    licensee: z
+      .string()
+      .refine((v) => isAddress(v), "must be an EVM address")
+      .optional(),
+    productId: z.coerce.number().int().positive().optional(),
+    status: z.enum(["accepted", "submitted", "confirmed", "failed"]).optional(),
+    chainId: z.coerce.number().int().positive().optional(),
+    limit: z.coerce.number().int().min(1).max(200).default(50),
+    cursor: z
+      .string()
+      .regex(/^\d{1,15}$/, "must be a cursor returned by a previous page")
+      .optional(),
+  })
+  .strict();
+
+const renewBody = z.object({ durationSeconds: z.number().int().min(1).max(MAX_DURATION) }).strict();
+const revokeBody = z.object({ reason: z.string().max(31).optional() }).strict();
+const productBody = z
+  .object({
+    id: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+    name: z.string().min(1).max(200),
+    defaultDurationSeconds: z.number().int().min(0).max(MAX_DURATION).default(0),
+    chains: z.array(z.number().int().positive()).min(1).max(64).optional(),
+  })
+  .strict();
+const idParam = z.string().uuid("must be a license id (UUID)");
+const idempotencyKey = z.string().regex(/^[\x21-\x7e]{1,200}$/, "1-200 visible ASCII characters");
+
+function parse<T extends z.ZodTypeAny>(schema: T, value: unknown, prefix = ""): z.infer<T> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data as z.infer<T>;
+  const issue = result.error.issues[0]!;
+  const field =
+    issue.code === "unrecognized_keys"
+      ? issue.keys.join(",")
+      : issue.path.map(String).join(".") || prefix.replace(/\.$/, "");
+  const name = prefix && field !== prefix.replace(/\.$/, "") ? `${prefix}${field}` : field || "(body)";
+  throw new AppError("VALIDATION_FAILED", `${name}: ${issue.message}`, { field: name });
+}
+
+function principal(res: Response): Principal {
+  return res.locals.principal as Principal;
+}
+
+export function licenseView(license: LicenseRecord, contract: string): Record<string, unknown> {
+  const view: Record<string, unknown> = {
+    id: license.id,
+    status: license.status,
+    productId: license.productId,
+    licensee: license.licensee,
+    seats: license.seats,
+    expiresAt: license.expiresAt === 0 ? null : license.expiresAt,
+    chainId: license.chainId,
+    contract,
+    policy: license.policy,
+    reason: license.reason,
+    requestRef: license.requestRef,
+    revoked: license.revoked,
+    createdAt: new Date(license.createdAt).toISOString(),
+    updatedAt: new Date(license.updatedAt).toISOString(),
+  };
+  if (license.status === "submitted") view.txHash = license.txHash;
+  if (license.status === "confirmed")
+    Object.assign(view, {
+      tokenId: license.tokenId,
+      txHash: license.txHash,
+      blockNumber: license.blockNumber,
+    });
+  if (license.status === "failed") view.error = { code: license.errorCode, message: license.errorMessage };
+  return view;
+}
+
+/** `?wait=true` (default wait) or `?wait=<ms>` or `Prefer: wait=<seconds>` (RFC 7240). */
+function waitMs(req: Request, max: number): number {
+  const q = req.query.wait;
+  if (q !== undefined) {
+    if (q === "true") return max;
+    if (q === "false") return 0;
+    const n = Number(q);
+    if (!Number.isInteger(n) || n < 0)
+      throw new AppError("VALIDATION_FAILED", "wait: true, false or milliseconds", { field: "wait" });
+    return Math.min(n, max);
+  }
+  const prefer = req.get("prefer");
+  const match = prefer ? /(?:^|[,;\s])wait=(\d+)/i.exec(prefer) : null;
+  return match ? Math.min(Number(match[1]) * 1000, max) : 0;
+}
+
+export function createApp(deps: AppDeps): express.Express {
+  const { service, metrics, logger } = deps;
+  const maxWait = deps.maxWaitMs ?? 30_000;
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("query parser", "simple");
+
+  app.use((req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on("finish", () => {
+      const route = (req.route as { path?: string } | undefined)?.path;
+      metrics.httpRequests.inc({
+        method: req.method,
+        route: route ? `${req.baseUrl}${route}` : "unmatched",
+        status: res.statusCode,
+      });
+      logger.debug(
+        {
+          method: req.method,
+          url: req.originalUrl,
+          status: res.statusCode,
+          ms: Number(process.hrtime.bigint() - started) / 1e6,
+        },
+        "http",
+      );
+    });
+    next();
+  });
+
+  app.get("/healthz", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+  app.get("/readyz", (_req, res) => {
+    const ready = service.ready();
+    res.status(ready ? 200 : 503).json({ status: ready ? "ready" : "no healthy chain" });
+  });
+  app.get("/metrics", async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  app.get("/openapi.json", (_req, res) => {
+    res.json(openApiDocument());
+  });
+  app.get("/docs", (_req, res) => {
+    res.type("html").send(docsPage());
+  });
+
+  const v1 = express.Router();
+
+  // Authentication first (401), then rate limit (429), then body checks.
+  v1.use((req, res, next) => {
+    const header = req.get("authorization");
+    const presented = header?.startsWith("Bearer ") ? header.slice(7).trim() : req.get("x-api-key");
+    if (!presented) throw new AppError("UNAUTHENTICATED", "missing API key");
+    const who = deps.apiKeys.authenticate(presented);
+    if (!who) throw new AppError("UNAUTHENTICATED", "unknown API key");
+    const limit = deps.rateLimiter.take(who.id);
+    if (!limit.allowed) {
+      res.set("Retry-After", String(limit.retryAfterSeconds));
+      throw new AppError("RATE_LIMITED", `rate limit exceeded; retry after ${limit.retryAfterSeconds} s`);
+    }
+    res.locals.principal = who;
+    next();
+  });
+  v1.use((req, _res, next) => {
+    const hasBody = Number(req.get("content-length") ?? 0) > 0 || req.get("transfer-encoding") !== undefined;
+    if (hasBody && !req.is("application/json")) {
+      throw new AppError("UNSUPPORTED_MEDIA_TYPE", "request bodies must be application/json", {
+        field: "Content-Type",
+      });
+    }
+    next();
+  });
+  v1.use(express.json({ limit: deps.bodyLimitBytes, type: "application/json", strict: true }));
+
+  const need =
+    (scope: Scope) =>
+    (_req: Request, res: Response, next: NextFunction): void => {
+      if (!allows(principal(res), scope))
+        throw new AppError("FORBIDDEN", `this API key lacks the '${scope}' scope`);
+      next();
+    };
+  const body = (req: Request): unknown => (req.body === undefined ? {} : req.body);
+
+  const contractOf = (chainId: number): string => service.clients.get(chainId)?.config.contract ?? "";
+  const resolveChains = (chain: z.infer<typeof issueBody>["chain"]): number[] | undefined => {
+    if (chain === undefined) return undefined;
+    const list = Array.isArray(chain) ? chain : [chain];
+    return list.map((ref, i) => {
+      if (typeof ref === "number") return ref;
+      const found = [...service.clients.values()].find((c) => c.config.name === ref);
+      if (!found)
+        throw new AppError("VALIDATION_FAILED", `unknown chain ${ref}`, {
+          field: Array.isArray(chain) ? `chain.${i}` : "chain",
+        });
+      return found.chainId;
+    });
+  };
+
+  v1.post("/licenses", need("licenses:write"), async (req, res) => {
+    const key = req.get("idempotency-key");
+    if (key !== undefined) parse(idempotencyKey, key, "Idempotency-Key");
+    const input = parse(issueBody, body(req));
+    const wait = waitMs(req, maxWait);
+    const chains = resolveChains(input.chain);
+    const { license, created } = service.accept(
+      principal(res),
+      {
+        productId: input.productId,
+        licensee: input.licensee,
+        ...(input.durationSeconds === undefined ? {} : { durationSeconds: input.durationSeconds }),
+        ...(input.seats === undefined ? {} : { seats: input.seats }),
+        ...(chains ? { chains } : {}),
+      },
+      key,
+    );
+    const final = wait > 0 ? await service.waitFor(license.id, wait) : license;
+    res.set("Location", `/v1/licenses/${license.id}`);
+    if (!created) res.set("Idempotent-Replayed", "true");
+    res.status(final.status === "confirmed" ? 201 : 202).json(licenseView(final, contractOf(final.chainId)));
+  });
+
+  v1.get("/licenses", need("licenses:read"), (req, res) => {
+    const q = parse(listQuery, req.query);
+    const page = service.list(principal(res), {
+      limit: q.limit,
+      ...(q.licensee ? { licensee: q.licensee } : {}),
+      ...(q.productId ? { productId: q.productId } : {}),
+      ...(q.status ? { status: q.status } : {}),
+      ...(q.chainId ? { chainId: q.chainId } : {}),
+      ...(q.cursor ? { after: Number(q.cursor) } : {}),
+    });
+    res.json({
+      items: page.items.map((l) => licenseView(l, contractOf(l.chainId))),
+      nextCursor: page.next?.toString() ?? null,
+    });
+  });
+
+  v1.get("/licenses/:id", need("licenses:read"), (req, res) => {
+    const id = parse(idParam, req.params.id, "id");
+    const license = service.get(principal(res), id);
+    res.json(licenseView(license, contractOf(license.chainId)));
+  });
+
+  v1.get("/licenses/:id/verify", need("licenses:read"), async (req, res) => {
+    const id = parse(idParam, req.params.id, "id");
+    res.json(await service.verify(principal(res), id));
+  });
+
+  v1.post("/licenses/:id/renew", need("licenses:write"), async (req, res) => {
+    const id = parse(idParam, req.params.id, "id");
+    const input = parse(renewBody, body(req));
+    const license = await service.renew(principal(res), id, input.durationSeconds);
+    res.json(licenseView(license, contractOf(license.chainId)));
+  });
+
+  v1.post("/licenses/:id/revoke", need("admin"), async (req, res) => {
+    const id = parse(idParam, req.params.id, "id");
+    const input = parse(revokeBody, body(req));
+    const license = await service.revoke(principal(res), id, input.reason ?? "revoked");
+    res.json(licenseView(license, contractOf(license.chainId)));
+  });
+
+  v1.get("/products", need("licenses:read"), (_req, res) => {
+    res.json({ items: service.products() });
+  });
+  v1.post("/products", need("admin"), (req, res) => {
+    const input = parse(productBody, body(req));
+    res.status(201).json(
+      service.addProduct({
+        id: input.id,
+        name: input.name,
+        defaultDurationSeconds: input.defaultDurationSeconds,
+        ...(input.chains ? { chains: input.chains } : {}),
+      }),
+    );
+  });
+  v1.get("/chains", need("licenses:read"), (_req, res) => {
+    res.json({ policy: service.config.policy, items: service.chainsReport() });
+  });
+
+  app.use("/v1", v1);
+
+  app.use(() => {
+    throw new AppError("NOT_FOUND", "no such route");
+  });
+
+  // One error handler: catalogue errors as they are, body-parser errors mapped, anything else 500 without details.
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    let mapped = error;
+    const type = (error as { type?: unknown })?.type;
+    if (type === "entity.too.large")
+      mapped = new AppError("PAYLOAD_TOO_LARGE", `body larger than ${deps.bodyLimitBytes} bytes`);
+    else if (type === "entity.parse.failed")
+      mapped = new AppError("INVALID_JSON", "the body is not valid JSON", { field: "(body)" });
+    else if (type === "charset.unsupported" || type === "encoding.unsupported") {
+      mapped = new AppError("UNSUPPORTED_MEDIA_TYPE", "unsupported body charset or encoding", {
+        field: "Content-Type",
+      });
+    } else if (typeof (error as { status?: unknown })?.status === "number" && !(error instanceof AppError)) {
+      const status = (error as { status: number }).status;
+      if (status === 400) mapped = new AppError("VALIDATION_FAILED", "malformed request");
+    }
+    const { status, body: payload } = errorBody(mapped);
+    if (status >= 500) logger.error({ err: error, url: req.originalUrl }, "request failed");
+    res.status(status).json(payload);
+  });
+
+  return app;
+}

@@ -1,0 +1,68 @@
+/** API keys (stored as SHA-256 hashes) with scopes, and a token-bucket rate limit per key. */
+import { timingSafeEqual } from "node:crypto";
+import type { ApiKeyConfig, Scope } from "./config.js";
+import { sha256Hex } from "./config.js";
+
+export interface Principal {
+  id: string;
+  scopes: readonly Scope[];
+}
+
+export class ApiKeys {
+  private readonly byHash: Map<string, ApiKeyConfig>;
+
+  constructor(keys: readonly ApiKeyConfig[]) {
+    this.byHash = new Map(keys.map((k) => [k.sha256, k]));
+  }
+
+  /** The principal of a presented key, or undefined. */
+  authenticate(presented: string): Principal | undefined {
+    const hash = sha256Hex(presented);
+    const key = this.byHash.get(hash);
+    if (!key || !timingSafeEqual(Buffer.from(key.sha256), Buffer.from(hash))) return undefined;
+    return { id: key.id, scopes: key.scopes };
+  }
+}
+
+/** Whether `principal` may use an operation that needs `scope` (admin may do everything). */
+export function allows(principal: Principal, scope: Scope): boolean {
+  return principal.scopes.includes("admin") || principal.scopes.includes(scope);
+}
+
+export interface Bucket {
+  tokens: number;
+  updatedAt: number;
+}
+
+/** Pure token bucket step: whether a request at `now` passes, the new bucket, and the wait if not. */
+export function takeToken(
+  bucket: Bucket | undefined,
+  now: number,
+  perSecond: number,
+  burst: number,
+): { allowed: boolean; bucket: Bucket; retryAfterSeconds: number } {
+  const current = bucket ?? { tokens: burst, updatedAt: now };
+  const tokens = Math.min(burst, current.tokens + ((now - current.updatedAt) / 1000) * perSecond);
+  if (tokens >= 1)
+    return { allowed: true, bucket: { tokens: tokens - 1, updatedAt: now }, retryAfterSeconds: 0 };
+  return {
+    allowed: false,
+    bucket: { tokens, updatedAt: now },
+    retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / perSecond)),
+  };
+}
+
+export class RateLimiter {
+  private readonly buckets = new Map<string, Bucket>();
+
+  constructor(
+    private readonly perSecond: number,
+    private readonly burst: number,
+  ) {}
+
+  take(key: string, now = Date.now()): { allowed: boolean; retryAfterSeconds: number } {
+    const result = takeToken(this.buckets.get(key), now, this.perSecond, this.burst);
+    this.buckets.set(key, result.bucket);
+    return result;
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * One chain as the service sees it: provider, signer, license contract, and a health probe.
+ * Providers are built with `cacheTimeout: -1`: ethers v6 otherwise caches identical calls for 250 ms
+ * (e.g. two `eth_getTransactionCount` in a row), which made back-to-back sends reuse a nonce.
+ */
+import { readFileSync } from "node:fs";
+import { Contract, Interface, JsonRpcProvider, Network, Wallet } from "ethers";
+import type { ResolvedChain } from "./config.js";
+import { AppError } from "./errors.js";
+
+export const LICENSE_ABI = [
+  "function issueBatch(address[] licensees, tuple(uint64 productId, uint64 expiresAt, uint32 seats, bool locked, bytes32 termsHash, bytes32 requestRef)[] terms) returns (uint256)",
+  "function revoke(uint256 tokenId, bytes32 reason)",
+  "function renewSubscription(uint256 tokenId, uint64 duration) payable",
+  "function license(uint256 tokenId) view returns (tuple(uint64 productId, uint64 issuedAt, uint64 expiresAt, uint32 seats, bool locked, bool revoked, bytes32 termsHash))",
+  "function isValid(uint256 tokenId) view returns (bool)",
+  "function ownerOf(uint256 tokenId) view returns (address)",
+  "function tokenOfRequest(bytes32 requestRef) view returns (uint256)",
+  "function nextTokenId() view returns (uint256)",
+  "event LicenseIssued(uint256 indexed tokenId, address indexed licensee, bytes32 indexed requestRef, uint64 productId, uint64 expiresAt)",
+  "error LicenseEmptyBatch()",
+  "error LicenseBatchLengthMismatch(uint256 licensees, uint256 terms)",
+  "error LicenseEmptyTermsHash(uint256 tokenId)",
+  "error LicenseInvalidExpiry(uint256 tokenId, uint64 expiresAt, uint256 currentTime)",
+  "error LicenseDuplicateRequest(bytes32 requestRef, uint256 tokenId)",
+  "error LicenseIsRevoked(uint256 tokenId)",
+  "error LicensePerpetual(uint256 tokenId)",
+  "error LicenseInvalidDuration(uint64 duration)",
+  "error LicenseExpiryOverflow(uint256 tokenId, uint256 expiresAt)",
+  "error ERC721NonexistentToken(uint256 tokenId)",
+  "error ERC721InvalidReceiver(address receiver)",
+  "error AccessControlUnauthorizedAccount(address account, bytes32 neededRole)",
+];
+
+export const LICENSE_INTERFACE = new Interface(LICENSE_ABI);
+
+export interface ChainHealth {
+  healthy: boolean;
+  lastCheckedAt?: number;
+  headBlock?: number;
+  latencyMs?: number;
+  signerBalanceWei?: bigint;
+  feePerGasWei?: bigint;
+  error?: string;
+}
+
+/** The signer key from the environment or a keystore file; never logged. */
+export async function loadSignerKey(chain: ResolvedChain, env: NodeJS.ProcessEnv): Promise<string> {
+  if ("env" in chain.signer) {
+    const key = env[chain.signer.env];
+    if (!key)
+      throw new AppError("CONFIG_INVALID", `environment variable ${chain.signer.env} is not set`, {
+        field: "signer.env",
+      });
+    return key;
+  }
+  const password = env[chain.signer.passwordEnv];
+  if (password === undefined) {
+    throw new AppError("CONFIG_INVALID", `environment variable ${chain.signer.passwordEnv} is not set`, {
+      field: "signer.passwordEnv",
+    });
+  }
+  const wallet = await Wallet.fromEncryptedJson(readFileSync(chain.signer.keystore, "utf8"), password);
+  return wallet.privateKey;
+}
+
+export class ChainClient {
+  readonly provider: JsonRpcProvider;
+  readonly wallet: Wallet;
+  readonly contract: Contract;
+  health: ChainHealth = { healthy: false };
+  private consecutiveFailures = 0;
+
+  constructor(
+    readonly config: ResolvedChain,
+    privateKey: string,
+  ) {
+    const network = Network.from(config.chainId);
+    this.provider = new JsonRpcProvider(config.rpcUrl, network, {
+      staticNetwork: network,
+      cacheTimeout: -1,
+      batchMaxCount: 1,
+    });
+    this.wallet = new Wallet(privateKey, this.provider);
+    this.contract = new Contract(config.contract, LICENSE_ABI, this.provider);
+  }
+
+  get chainId(): number {
+    return this.config.chainId;
+  }
+
+  /** Probes the chain: chain id, head block, contract code, signer balance and fee. */
+  async probe(timeoutMs: number, failuresToDown: number): Promise<ChainHealth> {
+    const started = Date.now();
+    try {
+      const result = await withTimeout(
+        (async () => {
+          const [chainIdHex, head, code, balance, fee] = await Promise.all([
+            this.provider.send("eth_chainId", []) as Promise<string>,
+            this.provider.getBlockNumber(),
+            this.provider.getCode(this.config.contract),
+            this.provider.getBalance(this.wallet.address),
+            this.provider.getFeeData(),
+          ]);
+          if (Number(chainIdHex) !== this.chainId)
+            throw new Error(`chain id ${Number(chainIdHex)} != ${this.chainId}`);
+          if (code === "0x") throw new Error(`no contract at ${this.config.contract}`);
+          if (balance === 0n) throw new Error("signer has no funds");
+          return { head, balance, fee: fee.maxFeePerGas ?? fee.gasPrice ?? undefined };
+        })(),
+        timeoutMs,
+      );
+      this.consecutiveFailures = 0;
+      this.health = {
+        healthy: true,
+        lastCheckedAt: Date.now(),
+        headBlock: result.head,
+        latencyMs: Date.now() - started,
+        signerBalanceWei: result.balance,
+        ...(result.fee === undefined ? {} : { feePerGasWei: result.fee }),
+      };
+    } catch (error) {
+      this.consecutiveFailures++;
+      const down = this.consecutiveFailures >= failuresToDown;
+      this.health = {
+        ...this.health,
+        healthy: this.health.healthy && !down,
+        lastCheckedAt: Date.now(),
+        error: error instanceof Error ? error.message.slice(0, 200) : String(error),
+      };
+    }
+    return this.health;
+  }
+
+  /** Marks the chain down at once (a send found it unreachable). */
+  markDown(reason: string): void {
+    this.consecutiveFailures++;
+    this.health = { ...this.health, healthy: false, lastCheckedAt: Date.now(), error: reason };
+  }
+
+  destroy(): void {
+    this.provider.destroy();
+  }
+}
+
+export async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,266 @@
+/**
+ * Service configuration: one zod schema, validated at start-up, with errors that name the field.
+ * Secrets are never part of the config itself: a chain's signer key comes from an environment variable
+ * or a keystore file (JSON wallet) whose password comes from an environment variable.
+ */
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+import { AppError } from "./errors.js";
+
+export const POLICY_NAMES = [
+  "round-robin",
+  "weighted",
+  "least-loaded",
+  "lowest-cost",
+  "product-pinned",
+  "client-preference",
+] as const;
+export type PolicyName = (typeof POLICY_NAMES)[number];
+
+export const SCOPES = ["licenses:write", "licenses:read", "admin"] as const;
+export type Scope = (typeof SCOPES)[number];
+
+const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 0x-prefixed 20-byte hex address");
+const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name");
+
+const signerSchema = z.union([
+  z.object({ env: envName }).strict(),
+  z.object({ keystore: z.string().min(1), passwordEnv: envName }).strict(),
+]);
+
+const chainSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "lowercase letters, digits and dashes"),
+    chainId: z.number().int().positive(),
+    rpcUrl: z.string().url(),
+    /** The license contract; taken from the deployments file when omitted. */
+    contract: address.optional(),
+    signer: signerSchema,
+    weight: z.number().int().min(0).max(1000).default(1),
+    confirmations: z.number().int().min(1).max(64).default(1),
+    enabled: z.boolean().default(true),
+    /** Gas per license in a batch; used by the lowest-cost policy and as the gas limit per item. */
+    issueGasPerLicense: z.number().int().positive().default(150_000),
+    /** Gas a single transaction may use (EIP-7825 caps it at 2^24 from Osaka); batches are split to fit. */
+    maxTxGas: z.number().int().min(100_000).default(16_777_216),
+  })
+  .strict();
+
+const productSchema = z
+  .object({
+    id: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+    name: z.string().min(1).max(200),
+    /** Default license duration; 0 = perpetual. */
+    defaultDurationSeconds: z.number().int().min(0).default(0),
+    /** Chains this product may be issued on (ordered by preference); all chains when omitted. */
+    chains: z.array(z.number().int().positive()).min(1).optional(),
+  })
+  .strict();
+
+const apiKeySchema = z
+  .object({
+    id: z.string().min(1).max(100),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, "must be the lowercase hex SHA-256 of the key"),
+    scopes: z.array(z.enum(SCOPES)).min(1),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    server: z
+      .object({
+        host: z.literal("127.0.0.1").default("127.0.0.1"),
+        port: z.number().int().min(0).max(65535).default(0),
+        bodyLimitBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(16 * 1024),
+        rateLimit: z
+          .object({
+            /** Tokens refilled per second per API key. */
+            perSecond: z.number().positive().default(200),
+            burst: z.number().int().positive().default(1000),
+          })
+          .strict()
+          .default({}),
+      })
+      .strict()
+      .default({}),
+    database: z.object({ path: z.string().min(1) }).strict(),
+    /** A deployments file `{ chains: { "<chainId>": { address, blockNumber } } }` (relative to the config). */
+    deploymentsFile: z.string().optional(),
+    chains: z.array(chainSchema).min(1),
+    products: z.array(productSchema).default([]),
+    policy: z.enum(POLICY_NAMES).default("round-robin"),
+    batching: z
+      .object({
+        maxSize: z.number().int().min(1).max(500).default(50),
+        maxWaitMs: z.number().int().min(0).max(60_000).default(100),
+      })
+      .strict()
+      .default({}),
+    transactions: z
+      .object({
+        /** A transaction pending longer than this is replaced with higher fees (same nonce). */
+        stuckAfterMs: z.number().int().min(100).default(30_000),
+        feeBumpPercent: z.number().int().min(10).max(500).default(25),
+        maxFeeBumps: z.number().int().min(0).max(20).default(5),
+        /** How long one wait for a receipt lasts before the outbox is reconciled again. */
+        receiptTimeoutMs: z.number().int().min(1000).default(60_000),
+      })
+      .strict()
+      .default({}),
+    health: z
+      .object({
+        intervalMs: z.number().int().min(50).default(1000),
+        timeoutMs: z.number().int().min(50).default(2000),
+        /** Consecutive failed probes before a chain is marked down. */
+        failuresToDown: z.number().int().min(1).default(1),
+      })
+      .strict()
+      .default({}),
+    apiKeys: z.array(apiKeySchema).min(1),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const ids = new Set<number>();
+    config.chains.forEach((chain, i) => {
+      if (ids.has(chain.chainId)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["chains", i, "chainId"],
+          message: `duplicate chain id ${chain.chainId}`,
+        });
+      }
+      ids.add(chain.chainId);
+    });
+    config.products.forEach((product, i) => {
+      product.chains?.forEach((id, j) => {
+        if (!ids.has(id)) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["products", i, "chains", j],
+            message: `unknown chain id ${id}`,
+          });
+        }
+      });
+    });
+    const productIds = new Set<number>();
+    config.products.forEach((product, i) => {
+      if (productIds.has(product.id)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["products", i, "id"],
+          message: `duplicate product id ${product.id}`,
+        });
+      }
+      productIds.add(product.id);
+    });
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type ChainConfig = z.infer<typeof chainSchema>;
+export type ProductConfig = z.infer<typeof productSchema>;
+export type ApiKeyConfig = z.infer<typeof apiKeySchema>;
+
+/** `chains.1.rpcUrl` style path of a zod issue. */
+export function fieldPath(issuePath: readonly (string | number)[]): string {
+  return issuePath.map(String).join(".");
+}
+
+/** Validates a parsed config; the error names the first offending field. */
+export function parseConfig(raw: unknown): Config {
+  const result = configSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const field = fieldPath(issue.path) || "(root)";
+  const all = result.error.issues.map((i) => `${fieldPath(i.path) || "(root)"}: ${i.message}`).join("; ");
+  throw new AppError("CONFIG_INVALID", `invalid config: ${all}`, { field });
+}
+
+export interface DeploymentEntry {
+  address: string;
+  blockNumber?: number;
+}
+
+/** Reads `{ chains: { "<chainId>": { address, blockNumber } } }`. */
+export function parseDeployments(raw: unknown): Map<number, DeploymentEntry> {
+  const schema = z.object({
+    chains: z.record(
+      z.string().regex(/^\d+$/),
+      z.object({ address, blockNumber: z.number().int().optional() }).passthrough(),
+    ),
+  });
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new AppError(
+      "CONFIG_INVALID",
+      `invalid deployments file: ${fieldPath(issue.path)}: ${issue.message}`,
+      {
+        field: `deploymentsFile.${fieldPath(issue.path)}`,
+      },
+    );
+  }
+  return new Map(Object.entries(result.data.chains).map(([id, entry]) => [Number(id), entry]));
+}
+
+/** A chain whose contract address is known. */
+export type ResolvedChain = ChainConfig & { contract: string; deployBlock?: number };
+
+/** Fills in contract addresses from the deployments; every enabled chain must end up with one. */
+export function resolveContracts(
+  config: Config,
+  deployments: Map<number, DeploymentEntry> | undefined,
+): ResolvedChain[] {
+  return config.chains.map((chain, i) => {
+    const deployed = deployments?.get(chain.chainId);
+    const contract = chain.contract ?? deployed?.address;
+    if (!contract) {
+      throw new AppError(
+        "CONFIG_INVALID",
+        `chain ${chain.name}: no contract address (config or deployments file)`,
+        {
+          field: `chains.${i}.contract`,
+        },
+      );
+    }
+    return {
+      ...chain,
+      contract,
+      ...(deployed?.blockNumber === undefined ? {} : { deployBlock: deployed.blockNumber }),
+    };
+  });
+}
+
+export function sha256Hex(value: string): string {
+  return createHash("sha256").update(value).digest("hex");
+}
+
+/** Loads the config file (JSON) and the deployments file it names. */
+export function loadConfigFile(file: string): { config: Config; chains: ResolvedChain[] } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, "utf8"));
+  } catch (error) {
+    throw new AppError("CONFIG_INVALID", `cannot read config ${file}`, { field: "(file)", cause: error });
+  }
+  const config = parseConfig(raw);
+  let deployments: Map<number, DeploymentEntry> | undefined;
+  if (config.deploymentsFile) {
+    const deploymentsPath = path.resolve(path.dirname(file), config.deploymentsFile);
+    try {
+      deployments = parseDeployments(JSON.parse(readFileSync(deploymentsPath, "utf8")));
+    } catch (error) {
+      if (error instanceof AppError) throw error;
+      throw new AppError("CONFIG_INVALID", `cannot read deployments file ${deploymentsPath}`, {
+        field: "deploymentsFile",
+        cause: error,
+      });
+    }
+  }
+  return { config, chains: resolveContracts(config, deployments) };
+}

@@ -1,0 +1,450 @@
+/**
+ * The licensing domain: accepts issue requests (persist first, then hand to the chain's worker),
+ * selects the chain, fails over before send, reads licenses back from the chains, renews and revokes.
+ */
+import { createHash, randomUUID } from "node:crypto";
+import { keccak256, toUtf8Bytes, encodeBytes32String } from "ethers";
+import type { Logger } from "pino";
+import { ChainClient, LICENSE_INTERFACE, withTimeout } from "./chain.js";
+import type { Config } from "./config.js";
+import { AppError } from "./errors.js";
+import type { Metrics } from "./metrics.js";
+import { selectChain, type ChainView } from "./policies.js";
+import type { LicenseRecord, ListFilter, Product, Store } from "./store.js";
+import { ChainWorker } from "./worker.js";
+
+export interface IssueInput {
+  productId: number;
+  licensee: string;
+  durationSeconds?: number;
+  seats?: number;
+  /** Chain ids the client asks for, in order of preference. */
+  chains?: number[];
+}
+
+export interface Client {
+  id: string;
+  scopes: readonly string[];
+}
+
+export type VerifyCode = "VALID" | "EXPIRED" | "REVOKED" | "NOT_FOUND" | "NOT_ISSUED" | "CHAIN_UNAVAILABLE";
+
+export interface VerifyResult {
+  code: VerifyCode;
+  valid: boolean;
+  chainId: number;
+  contract: string;
+  tokenId?: string;
+  owner?: string;
+  expiresAt?: number;
+  revoked?: boolean;
+  blockNumber?: number;
+  blockTimestamp?: number;
+}
+
+export class LicenseService {
+  readonly clients: Map<number, ChainClient>;
+  readonly workers = new Map<number, ChainWorker>();
+  private sequence = 0;
+  private timers: NodeJS.Timeout[] = [];
+  private probing = false;
+
+  constructor(
+    readonly config: Config,
+    clients: ChainClient[],
+    readonly store: Store,
+    readonly logger: Logger,
+    readonly metrics: Metrics,
+  ) {
+    this.clients = new Map(clients.map((c) => [c.chainId, c]));
+    for (const client of clients) {
+      this.workers.set(
+        client.chainId,
+        new ChainWorker(
+          client,
+          store,
+          { ...config.batching, ...config.transactions },
+          logger.child({ chain: client.config.name }),
+          metrics,
+        ),
+      );
+    }
+    for (const product of config.products) this.store.addProduct(product);
+  }
+
+  /** First health probe, then workers, periodic probes and failover. */
+  async start(): Promise<void> {
+    await this.probeAll();
+    for (const worker of this.workers.values()) worker.start();
+    this.timers.push(
+      setInterval(() => {
+        void this.probeAll();
+      }, this.config.health.intervalMs),
+    );
+  }
+
+  async stop(): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    await Promise.all([...this.workers.values()].map((w) => w.stop()));
+    for (const client of this.clients.values()) client.destroy();
+  }
+
+  async probeAll(): Promise<void> {
+    if (this.probing) return;
+    this.probing = true;
+    try {
+      await Promise.all(
+        [...this.clients.values()].map(async (client) => {
+          const before = client.health.healthy;
+          const health = await client.probe(this.config.health.timeoutMs, this.config.health.failuresToDown);
+          this.metrics.chainUp.set({ chain: client.config.name }, health.healthy ? 1 : 0);
+          if (before !== health.healthy) {
+            this.logger.warn(
+              { chain: client.config.name, healthy: health.healthy, error: health.error },
+              "chain health changed",
+            );
+            if (health.healthy) this.workers.get(client.chainId)?.healthRestored();
+          }
+        }),
+      );
+      for (const [chain, depth] of this.queueDepths()) {
+        this.metrics.queueDepth.set({ chain: this.clients.get(chain)?.config.name ?? String(chain) }, depth);
+      }
+      this.failover();
+    } finally {
+      this.probing = false;
+    }
+  }
+
+  /** Accepted (unsent) licenses on a down or disabled chain move to their next eligible chain. */
+  failover(): void {
+    for (const client of this.clients.values()) {
+      if (client.health.healthy && client.config.enabled) continue;
+      const stranded = this.store.acceptedFor(client.chainId, 10_000);
+      for (const license of stranded) {
+        const next = license.candidates.find((id) => id !== client.chainId && this.usable(id));
+        if (next === undefined) continue;
+        const reason = `failover from chain ${client.chainId} (${client.health.error ?? "down"}); ${license.reason}`;
+        if (this.store.reassign(license.id, next, reason)) {
+          this.logger.info({ license: license.id, from: client.chainId, to: next }, "license failed over");
+          this.workers.get(next)?.notify();
+        }
+      }
+    }
+  }
+
+  private usable(chainId: number): boolean {
+    const client = this.clients.get(chainId);
+    return !!client && client.config.enabled && client.health.healthy;
+  }
+
+  queueDepths(): Map<number, number> {
+    return this.store.queueDepths();
+  }
+
+  chainViews(): ChainView[] {
+    const depths = this.queueDepths();
+    return [...this.clients.values()].map((c) => ({
+      chainId: c.chainId,
+      name: c.config.name,
+      enabled: c.config.enabled,
+      healthy: c.health.healthy,
+      weight: c.config.weight,
+      queueDepth: depths.get(c.chainId) ?? 0,
+      issueGasPerLicense: c.config.issueGasPerLicense,
+      ...(c.health.feePerGasWei === undefined ? {} : { feePerGasWei: c.health.feePerGasWei }),
+    }));
+  }
+
+  chainsReport(): Record<string, unknown>[] {
+    const depths = this.queueDepths();
+    const issued = this.store.confirmedCounts();
+    return [...this.clients.values()].map((c) => ({
+      name: c.config.name,
+      chainId: c.chainId,
+      contract: c.config.contract,
+      enabled: c.config.enabled,
+      healthy: c.health.healthy,
+      weight: c.config.weight,
+      confirmations: c.config.confirmations,
+      headBlock: c.health.headBlock ?? null,
+      latencyMs: c.health.latencyMs ?? null,
+      lastCheckedAt: c.health.lastCheckedAt ? new Date(c.health.lastCheckedAt).toISOString() : null,
+      error: c.health.healthy ? null : (c.health.error ?? null),
+      queueDepth: depths.get(c.chainId) ?? 0,
+      issued: issued.get(c.chainId) ?? 0,
+      signer: c.wallet.address,
+      signerBalanceWei: c.health.signerBalanceWei?.toString() ?? null,
+      feePerGasWei: c.health.feePerGasWei?.toString() ?? null,
+    }));
+  }
+
+  products(): Product[] {
+    return this.store.products();
+  }
+
+  addProduct(product: Product): Product {
+    for (const [i, id] of (product.chains ?? []).entries()) {
+      if (!this.clients.has(id))
+        throw new AppError("VALIDATION_FAILED", `unknown chain id ${id}`, { field: `chains.${i}` });
+    }
+    if (!this.store.addProduct(product))
+      throw new AppError("PRODUCT_EXISTS", `product ${product.id} exists`, { field: "id" });
+    return product;
+  }
+
+  /** Persists the request (or returns the one stored under the idempotency key). */
+  accept(
+    client: Client,
+    input: IssueInput,
+    idempotencyKey?: string,
+  ): { license: LicenseRecord; created: boolean } {
+    const product = this.store.getProduct(input.productId);
+    if (!product)
+      throw new AppError("VALIDATION_FAILED", `unknown product ${input.productId}`, { field: "productId" });
+    for (const [i, id] of (input.chains ?? []).entries()) {
+      if (!this.clients.has(id))
+        throw new AppError("VALIDATION_FAILED", `unknown chain id ${id}`, {
+          field: input.chains!.length > 1 ? `chain.${i}` : "chain",
+        });
+    }
+    const bodyHash = createHash("sha256").update(canonicalJson(input)).digest("hex");
+    if (idempotencyKey) {
+      // a retry must not need a healthy chain
+      const existing = this.peekIdempotent(client.id, idempotencyKey, bodyHash);
+      if (existing) return existing;
+    }
+    const selection = selectChain(this.config.policy, {
+      chains: this.chainViews(),
+      productId: product.id,
+      ...(product.chains ? { productChains: product.chains } : {}),
+      ...(input.chains ? { preferredChains: input.chains } : {}),
+      sequence: this.sequence++,
+    });
+    if (!selection)
+      throw new AppError("NO_CHAIN_AVAILABLE", "no enabled, healthy chain is allowed for this request");
+    const id = randomUUID();
+    const duration = input.durationSeconds ?? product.defaultDurationSeconds;
+    const expiresAt = duration === 0 ? 0 : Math.floor(Date.now() / 1000) + duration;
+    const seats = input.seats ?? 1;
+    const termsHash = keccak256(
+      toUtf8Bytes(
+        canonicalJson({
+          id,
+          productId: product.id,
+          licensee: input.licensee.toLowerCase(),
+          expiresAt,
+          seats,
+        }),
+      ),
+    );
+    const result = this.store.insertLicense(
+      {
+        id,
+        clientId: client.id,
+        productId: product.id,
+        licensee: input.licensee,
+        expiresAt,
+        seats,
+        requestRef: keccak256(toUtf8Bytes(`license:${id}`)),
+        termsHash,
+        chainId: selection.chainId,
+        policy: selection.policy,
+        reason: selection.reason,
+        candidates: selection.ordered,
+      },
+      idempotencyKey ? { key: idempotencyKey, bodyHash } : undefined,
+    );
+    if (!result.created) {
+      if (!result.sameBody)
+        throw new AppError("IDEMPOTENCY_CONFLICT", "Idempotency-Key reused with another body", {
+          field: "Idempotency-Key",
+        });
+      return { license: result.license, created: false };
+    }
+    this.metrics.accepted.inc({ chain: this.clients.get(selection.chainId)!.config.name });
+    this.workers.get(selection.chainId)?.notify();
+    return { license: result.license, created: true };
+  }
+
+  private peekIdempotent(
+    clientId: string,
+    key: string,
+    bodyHash: string,
+  ): { license: LicenseRecord; created: false } | undefined {
+    const found = this.store.findIdempotent(clientId, key);
+    if (!found) return undefined;
+    if (found.bodyHash !== bodyHash) {
+      throw new AppError("IDEMPOTENCY_CONFLICT", "Idempotency-Key reused with another body", {
+        field: "Idempotency-Key",
+      });
+    }
+    return { license: found.license, created: false };
+  }
+
+  /** The license, if the client may see it (404 for other clients' licenses unless admin). */
+  get(client: Client, id: string): LicenseRecord {
+    const license = this.store.getLicense(id);
+    if (!license || (license.clientId !== client.id && !client.scopes.includes("admin"))) {
+      throw new AppError("NOT_FOUND", `no license ${id}`);
+    }
+    return license;
+  }
+
+  list(client: Client, filter: Omit<ListFilter, "clientId">): { items: LicenseRecord[]; next?: number } {
+    return this.store.listLicenses(
+      client.scopes.includes("admin") ? filter : { ...filter, clientId: client.id },
+    );
+  }
+
+  /** Polls the store until the license is confirmed or failed, or `timeoutMs` passes. */
+  async waitFor(id: string, timeoutMs: number): Promise<LicenseRecord> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const license = this.store.getLicense(id)!;
+      if (license.status === "confirmed" || license.status === "failed" || Date.now() >= deadline)
+        return license;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** Reads the license from its chain. */
+  async verify(client: Client, id: string): Promise<VerifyResult> {
+    const license = this.get(client, id);
+    const chain = this.clients.get(license.chainId)!;
+    const base = { chainId: license.chainId, contract: chain.config.contract };
+    if (license.status !== "confirmed") return { ...base, code: "NOT_ISSUED", valid: false };
+    const tokenId = BigInt(license.tokenId);
+    try {
+      return await withTimeout(
+        (async (): Promise<VerifyResult> => {
+          const block = await chain.provider.getBlock("latest");
+          if (!block) throw new Error("no latest block");
+          const tag = { blockTag: block.number };
+          // the token must be the one issued for this request (not another token with the same id)
+          const issuedFor = (await chain.contract.getFunction("tokenOfRequest")(
+            license.requestRef,
+            tag,
+          )) as bigint;
+          if (issuedFor !== tokenId) {
+            return {
+              ...base,
+              code: "NOT_FOUND",
+              valid: false,
+              tokenId: license.tokenId,
+              blockNumber: block.number,
+            };
+          }
+          let owner: string;
+          try {
+            owner = (await chain.contract.getFunction("ownerOf")(tokenId, tag)) as string;
+          } catch (error) {
+            if (
+              /ERC721NonexistentToken|0x7e273289/.test(
+                String((error as Error).message) + JSON.stringify((error as { data?: unknown }).data ?? ""),
+              )
+            ) {
+              return {
+                ...base,
+                code: "NOT_FOUND",
+                valid: false,
+                tokenId: license.tokenId,
+                blockNumber: block.number,
+              };
+            }
+            throw error;
+          }
+          const record = (await chain.contract.getFunction("license")(tokenId, tag)) as {
+            expiresAt: bigint;
+            revoked: boolean;
+          };
+          const valid = (await chain.contract.getFunction("isValid")(tokenId, tag)) as boolean;
+          const expiresAt = Number(record.expiresAt);
+          const code: VerifyCode = record.revoked
+            ? "REVOKED"
+            : expiresAt !== 0 && expiresAt <= block.timestamp
+              ? "EXPIRED"
+              : valid
+                ? "VALID"
+                : "NOT_FOUND";
+          return {
+            ...base,
+            code,
+            valid,
+            tokenId: license.tokenId,
+            owner,
+            expiresAt,
+            revoked: record.revoked,
+            blockNumber: block.number,
+            blockTimestamp: block.timestamp,
+          };
+        })(),
+        this.config.health.timeoutMs,
+      );
+    } catch (error) {
+      this.logger.warn(
+        { license: id, chain: chain.config.name, err: String(error).slice(0, 200) },
+        "verify failed",
+      );
+      return { ...base, code: "CHAIN_UNAVAILABLE", valid: false, tokenId: license.tokenId };
+    }
+  }
+
+  private confirmedOrThrow(client: Client, id: string): LicenseRecord & { status: "confirmed" } {
+    const license = this.get(client, id);
+    if (license.status !== "confirmed")
+      throw new AppError("INVALID_STATE", `license ${id} is ${license.status}, not confirmed`);
+    return license;
+  }
+
+  async revoke(client: Client, id: string, reason: string): Promise<LicenseRecord> {
+    const license = this.confirmedOrThrow(client, id);
+    if (license.revoked) return license;
+    const data = LICENSE_INTERFACE.encodeFunctionData("revoke", [
+      license.tokenId,
+      encodeBytes32String(reason.slice(0, 31)),
+    ]);
+    await this.sendAction(license.chainId, data);
+    this.store.setRevoked(id);
+    return this.store.getLicense(id)!;
+  }
+
+  async renew(client: Client, id: string, durationSeconds: number): Promise<LicenseRecord> {
+    const license = this.confirmedOrThrow(client, id);
+    if (license.revoked) throw new AppError("INVALID_STATE", `license ${id} is revoked`);
+    if (license.expiresAt === 0) throw new AppError("INVALID_STATE", `license ${id} is perpetual`);
+    const data = LICENSE_INTERFACE.encodeFunctionData("renewSubscription", [
+      license.tokenId,
+      durationSeconds,
+    ]);
+    await this.sendAction(license.chainId, data);
+    const chain = this.clients.get(license.chainId)!;
+    const record = (await chain.contract.getFunction("license")(BigInt(license.tokenId))) as {
+      expiresAt: bigint;
+    };
+    this.store.setExpiry(id, Number(record.expiresAt));
+    return this.store.getLicense(id)!;
+  }
+
+  private async sendAction(chainId: number, data: string): Promise<void> {
+    if (!this.usable(chainId)) throw new AppError("CHAIN_UNAVAILABLE", `chain ${chainId} is unavailable`);
+    await this.workers.get(chainId)!.sendAction(data);
+  }
+
+  ready(): boolean {
+    return [...this.clients.values()].some((c) => c.config.enabled && c.health.healthy);
+  }
+}
+
+/** JSON with sorted keys (stable body hashes). */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}

@@ -1,0 +1,494 @@
+/**
+ * Persistence behind a small interface: licenses (one row per issue request, its lifecycle in
+ * `status`), idempotency keys, products, and the outbox of signed-but-unconfirmed batch transactions.
+ * The embedded implementation uses `node:sqlite` (WAL), so a crashed process loses nothing it reported.
+ */
+import { DatabaseSync, type SQLInputValue } from "node:sqlite";
+
+export type LicenseStatus = "accepted" | "submitted" | "confirmed" | "failed";
+
+interface LicenseBase {
+  id: string;
+  clientId: string;
+  productId: number;
+  licensee: string;
+  /** Unix seconds; 0 = perpetual. */
+  expiresAt: number;
+  seats: number;
+  /** bytes32 hex: the on-chain request reference (contract's `tokenOfRequest`). */
+  requestRef: string;
+  termsHash: string;
+  chainId: number;
+  policy: string;
+  reason: string;
+  /** Eligible chains at selection time, in order of preference (failover order). */
+  candidates: number[];
+  createdAt: number;
+  updatedAt: number;
+  revoked: boolean;
+}
+
+/** The lifecycle as a union on `status`: fields exist exactly in the states that have them. */
+export type LicenseRecord =
+  | (LicenseBase & { status: "accepted" })
+  | (LicenseBase & { status: "submitted"; batchId: string; txHash: string })
+  | (LicenseBase & {
+      status: "confirmed";
+      batchId: string;
+      txHash: string;
+      tokenId: string;
+      blockNumber: number;
+    })
+  | (LicenseBase & { status: "failed"; errorCode: string; errorMessage: string });
+
+export type NewLicense = Omit<LicenseBase, "createdAt" | "updatedAt" | "revoked">;
+
+export interface BatchRecord {
+  id: string;
+  chainId: number;
+  nonce: number;
+  /** The latest signed transaction of the batch and its hash. */
+  txHash: string;
+  rawTx: string;
+  /** Every hash sent for the batch's nonce (the original and its fee bumps); any of them may be mined. */
+  txHashes: string[];
+  status: "sent" | "done" | "dropped";
+  createdAt: number;
+  licenseIds: string[];
+}
+
+export interface IssuedToken {
+  tokenId: string;
+  txHash: string;
+  blockNumber: number;
+}
+
+export interface ListFilter {
+  clientId?: string;
+  licensee?: string;
+  productId?: number;
+  status?: LicenseStatus;
+  chainId?: number;
+  /** Return rows after this cursor (exclusive). */
+  after?: number;
+  limit: number;
+}
+
+export interface Product {
+  id: number;
+  name: string;
+  defaultDurationSeconds: number;
+  chains?: number[];
+}
+
+export type InsertResult =
+  { created: true; license: LicenseRecord } | { created: false; license: LicenseRecord; sameBody: boolean };
+
+export interface Store {
+  /** Inserts the license, or returns the one already stored under (clientId, idempotencyKey). */
+  insertLicense(license: NewLicense, idempotency?: { key: string; bodyHash: string }): InsertResult;
+  getLicense(id: string): LicenseRecord | undefined;
+  findIdempotent(clientId: string, key: string): { bodyHash: string; license: LicenseRecord } | undefined;
+  listLicenses(filter: ListFilter): { items: LicenseRecord[]; next?: number };
+  /** Up to `max` accepted licenses of the chain, oldest first. */
+  acceptedFor(chainId: number, max: number): LicenseRecord[];
+  oldestAcceptedAt(chainId: number): number | undefined;
+  /** Records a signed batch and moves its licenses to `submitted` (one transaction). */
+  createBatch(batch: Omit<BatchRecord, "status" | "createdAt" | "txHashes">): void;
+  /** A fee-bumped replacement (same nonce) was signed: recorded before it is broadcast. */
+  recordReplacement(batchId: string, txHash: string, rawTx: string): void;
+  /**
+   * Settles a batch: the licenses in `issued` → confirmed (token id, tx hash, block); every other
+   * license of the batch → back to `accepted` (to be sent again); the batch → `status`.
+   */
+  settleBatch(batchId: string, issued: Map<string, IssuedToken>, status: "done" | "dropped"): void;
+  openBatches(chainId: number): BatchRecord[];
+  fail(ids: string[], errorCode: string, errorMessage: string): void;
+  /** Moves an accepted license to another chain (failover before send). */
+  reassign(id: string, chainId: number, reason: string): boolean;
+  setRevoked(id: string): void;
+  setExpiry(id: string, expiresAt: number): void;
+  /** accepted + submitted per chain. */
+  queueDepths(): Map<number, number>;
+  confirmedCounts(): Map<number, number>;
+  products(): Product[];
+  getProduct(id: number): Product | undefined;
+  addProduct(product: Product): boolean;
+  close(): void;
+}
+
+interface Row {
+  [key: string]: SQLInputValue;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS licenses (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  client_id TEXT NOT NULL,
+  product_id INTEGER NOT NULL,
+  licensee TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  seats INTEGER NOT NULL,
+  request_ref TEXT NOT NULL UNIQUE,
+  terms_hash TEXT NOT NULL,
+  chain_id INTEGER NOT NULL,
+  policy TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  candidates TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('accepted','submitted','confirmed','failed')),
+  batch_id TEXT,
+  tx_hash TEXT,
+  token_id TEXT,
+  block_number INTEGER,
+  error_code TEXT,
+  error_message TEXT,
+  revoked INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS licenses_queue ON licenses (chain_id, status, seq);
+CREATE INDEX IF NOT EXISTS licenses_client ON licenses (client_id, seq);
+-- queue depths per chain (every accept) touch only the unfinished rows
+CREATE INDEX IF NOT EXISTS licenses_status ON licenses (status, chain_id);
+CREATE TABLE IF NOT EXISTS idempotency (
+  client_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  body_hash TEXT NOT NULL,
+  license_id TEXT NOT NULL,
+  PRIMARY KEY (client_id, key)
+);
+CREATE TABLE IF NOT EXISTS batches (
+  id TEXT PRIMARY KEY,
+  chain_id INTEGER NOT NULL,
+  nonce INTEGER NOT NULL,
+  tx_hash TEXT NOT NULL,
+  raw_tx TEXT NOT NULL,
+  tx_hashes TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('sent','done','dropped')),
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS batches_open ON batches (chain_id, status);
+CREATE TABLE IF NOT EXISTS products (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  default_duration INTEGER NOT NULL,
+  chains TEXT
+);
+`;
+
+function toLicense(row: Record<string, unknown>): LicenseRecord {
+  const base: LicenseBase = {
+    id: row.id as string,
+    clientId: row.client_id as string,
+    productId: Number(row.product_id),
+    licensee: row.licensee as string,
+    expiresAt: Number(row.expires_at),
+    seats: Number(row.seats),
+    requestRef: row.request_ref as string,
+    termsHash: row.terms_hash as string,
+    chainId: Number(row.chain_id),
+    policy: row.policy as string,
+    reason: row.reason as string,
+    candidates: JSON.parse(row.candidates as string) as number[],
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+    revoked: Number(row.revoked) === 1,
+  };
+  switch (row.status as LicenseStatus) {
+    case "accepted":
+      return { ...base, status: "accepted" };
+    case "submitted":
+      return { ...base, status: "submitted", batchId: row.batch_id as string, txHash: row.tx_hash as string };
+    case "confirmed":
+      return {
+        ...base,
+        status: "confirmed",
+        batchId: row.batch_id as string,
+        txHash: row.tx_hash as string,
+        tokenId: row.token_id as string,
+        blockNumber: Number(row.block_number),
+      };
+    case "failed":
+      return {
+        ...base,
+        status: "failed",
+        errorCode: row.error_code as string,
+        errorMessage: row.error_message as string,
+      };
+  }
+}
+
+export class SqliteStore implements Store {
+  private readonly db: DatabaseSync;
+
+  constructor(file: string) {
+    this.db = new DatabaseSync(file);
+    this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+    this.db.exec(SCHEMA);
+  }
+
+  private tx<T>(fn: () => T): T {
+    this.db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = fn();
+      this.db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      this.db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  insertLicense(license: NewLicense, idempotency?: { key: string; bodyHash: string }): InsertResult {
+    return this.tx(() => {
+      if (idempotency) {
+        const existing = this.db
+          .prepare("SELECT body_hash, license_id FROM idempotency WHERE client_id = ? AND key = ?")
+          .get(license.clientId, idempotency.key) as { body_hash: string; license_id: string } | undefined;
+        if (existing) {
+          const stored = this.getLicense(existing.license_id)!;
+          return {
+            created: false as const,
+            license: stored,
+            sameBody: existing.body_hash === idempotency.bodyHash,
+          };
+        }
+      }
+      const now = Date.now();
+      this.db
+        .prepare(
+          `INSERT INTO licenses (id, client_id, product_id, licensee, expires_at, seats, request_ref, terms_hash,
+             chain_id, policy, reason, candidates, status, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?)`,
+        )
+        .run(
+          license.id,
+          license.clientId,
+          license.productId,
+          license.licensee,
+          license.expiresAt,
+          license.seats,
+          license.requestRef,
+          license.termsHash,
+          license.chainId,
+          license.policy,
+          license.reason,
+          JSON.stringify(license.candidates),
+          now,
+          now,
+        );
+      if (idempotency) {
+        this.db
+          .prepare("INSERT INTO idempotency (client_id, key, body_hash, license_id) VALUES (?, ?, ?, ?)")
+          .run(license.clientId, idempotency.key, idempotency.bodyHash, license.id);
+      }
+      return { created: true as const, license: this.getLicense(license.id)! };
+    });
+  }
+
+  findIdempotent(clientId: string, key: string): { bodyHash: string; license: LicenseRecord } | undefined {
+    const row = this.db
+      .prepare("SELECT body_hash, license_id FROM idempotency WHERE client_id = ? AND key = ?")
+      .get(clientId, key) as { body_hash: string; license_id: string } | undefined;
+    return row ? { bodyHash: row.body_hash, license: this.getLicense(row.license_id)! } : undefined;
+  }
+
+  getLicense(id: string): LicenseRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM licenses WHERE id = ?").get(id);
+    return row ? toLicense(row) : undefined;
+  }
+
+  listLicenses(filter: ListFilter): { items: LicenseRecord[]; next?: number } {
+    const where: string[] = [];
+    const params: SQLInputValue[] = [];
+    const add = (sql: string, value: SQLInputValue | undefined): void => {
+      if (value === undefined) return;
+      where.push(sql);
+      params.push(value);
+    };
+    add("client_id = ?", filter.clientId);
+    add("lower(licensee) = lower(?)", filter.licensee);
+    add("product_id = ?", filter.productId);
+    add("status = ?", filter.status);
+    add("chain_id = ?", filter.chainId);
+    add("seq > ?", filter.after);
+    const sql = `SELECT * FROM licenses ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq LIMIT ?`;
+    const rows = this.db.prepare(sql).all(...params, filter.limit + 1);
+    const page = rows.slice(0, filter.limit);
+    const items = page.map(toLicense);
+    const last = page.at(-1);
+    return rows.length > filter.limit && last ? { items, next: Number(last.seq) } : { items };
+  }
+
+  acceptedFor(chainId: number, max: number): LicenseRecord[] {
+    return this.db
+      .prepare("SELECT * FROM licenses WHERE chain_id = ? AND status = 'accepted' ORDER BY seq LIMIT ?")
+      .all(chainId, max)
+      .map(toLicense);
+  }
+
+  oldestAcceptedAt(chainId: number): number | undefined {
+    const row = this.db
+      .prepare("SELECT min(created_at) AS t FROM licenses WHERE chain_id = ? AND status = 'accepted'")
+      .get(chainId) as { t: number | null } | undefined;
+    return row?.t ?? undefined;
+  }
+
+  createBatch(batch: Omit<BatchRecord, "status" | "createdAt" | "txHashes">): void {
+    this.tx(() => {
+      this.db
+        .prepare(
+          "INSERT INTO batches (id, chain_id, nonce, tx_hash, raw_tx, tx_hashes, status, created_at) VALUES (?, ?, ?, ?, ?, ?, 'sent', ?)",
+        )
+        .run(
+          batch.id,
+          batch.chainId,
+          batch.nonce,
+          batch.txHash,
+          batch.rawTx,
+          JSON.stringify([batch.txHash]),
+          Date.now(),
+        );
+      const update = this.db.prepare(
+        "UPDATE licenses SET status = 'submitted', batch_id = ?, tx_hash = ?, updated_at = ? WHERE id = ? AND chain_id = ? AND status = 'accepted'",
+      );
+      for (const id of batch.licenseIds) {
+        const changed = update.run(batch.id, batch.txHash, Date.now(), id, batch.chainId).changes;
+        if (Number(changed) !== 1) throw new Error(`license ${id} is not accepted`);
+      }
+    });
+  }
+
+  recordReplacement(batchId: string, txHash: string, rawTx: string): void {
+    this.tx(() => {
+      const row = this.db.prepare("SELECT tx_hashes FROM batches WHERE id = ?").get(batchId) as
+        { tx_hashes: string } | undefined;
+      if (!row) throw new Error(`no batch ${batchId}`);
+      const hashes = [...(JSON.parse(row.tx_hashes) as string[]), txHash];
+      this.db
+        .prepare("UPDATE batches SET tx_hash = ?, raw_tx = ?, tx_hashes = ? WHERE id = ?")
+        .run(txHash, rawTx, JSON.stringify(hashes), batchId);
+      this.db
+        .prepare(
+          "UPDATE licenses SET tx_hash = ?, updated_at = ? WHERE batch_id = ? AND status = 'submitted'",
+        )
+        .run(txHash, Date.now(), batchId);
+    });
+  }
+
+  settleBatch(batchId: string, issued: Map<string, IssuedToken>, status: "done" | "dropped"): void {
+    this.tx(() => {
+      const confirm = this.db.prepare(
+        `UPDATE licenses SET status = 'confirmed', token_id = ?, tx_hash = ?, block_number = ?, updated_at = ?
+         WHERE id = ? AND batch_id = ? AND status = 'submitted'`,
+      );
+      for (const [id, token] of issued)
+        confirm.run(token.tokenId, token.txHash, token.blockNumber, Date.now(), id, batchId);
+      this.db
+        .prepare(
+          "UPDATE licenses SET status = 'accepted', batch_id = NULL, tx_hash = NULL, updated_at = ? WHERE batch_id = ? AND status = 'submitted'",
+        )
+        .run(Date.now(), batchId);
+      this.db.prepare("UPDATE batches SET status = ? WHERE id = ?").run(status, batchId);
+    });
+  }
+
+  openBatches(chainId: number): BatchRecord[] {
+    const rows = this.db
+      .prepare("SELECT * FROM batches WHERE chain_id = ? AND status = 'sent' ORDER BY nonce")
+      .all(chainId);
+    return rows.map((row) => ({
+      id: row.id as string,
+      chainId: Number(row.chain_id),
+      nonce: Number(row.nonce),
+      txHash: row.tx_hash as string,
+      rawTx: row.raw_tx as string,
+      txHashes: JSON.parse(row.tx_hashes as string) as string[],
+      status: "sent",
+      createdAt: Number(row.created_at),
+      licenseIds: this.db
+        .prepare("SELECT id FROM licenses WHERE batch_id = ? AND status = 'submitted' ORDER BY seq")
+        .all(row.id as string)
+        .map((r) => r.id as string),
+    }));
+  }
+
+  fail(ids: string[], errorCode: string, errorMessage: string): void {
+    this.tx(() => {
+      const update = this.db.prepare(
+        "UPDATE licenses SET status = 'failed', error_code = ?, error_message = ?, updated_at = ? WHERE id = ? AND status IN ('accepted','submitted')",
+      );
+      for (const id of ids) update.run(errorCode, errorMessage, Date.now(), id);
+    });
+  }
+
+  reassign(id: string, chainId: number, reason: string): boolean {
+    const result = this.db
+      .prepare(
+        "UPDATE licenses SET chain_id = ?, reason = ?, updated_at = ? WHERE id = ? AND status = 'accepted'",
+      )
+      .run(chainId, reason, Date.now(), id);
+    return Number(result.changes) === 1;
+  }
+
+  setRevoked(id: string): void {
+    this.db.prepare("UPDATE licenses SET revoked = 1, updated_at = ? WHERE id = ?").run(Date.now(), id);
+  }
+
+  setExpiry(id: string, expiresAt: number): void {
+    this.db
+      .prepare("UPDATE licenses SET expires_at = ?, updated_at = ? WHERE id = ?")
+      .run(expiresAt, Date.now(), id);
+  }
+
+  private countBy(where: string): Map<number, number> {
+    const rows = this.db
+      .prepare(`SELECT chain_id, count(*) AS n FROM licenses WHERE ${where} GROUP BY chain_id`)
+      .all();
+    return new Map(rows.map((r) => [Number(r.chain_id), Number(r.n)]));
+  }
+
+  queueDepths(): Map<number, number> {
+    return this.countBy("status IN ('accepted','submitted')");
+  }
+
+  confirmedCounts(): Map<number, number> {
+    return this.countBy("status = 'confirmed'");
+  }
+
+  products(): Product[] {
+    return this.db.prepare("SELECT * FROM products ORDER BY id").all().map(toProduct);
+  }
+
+  getProduct(id: number): Product | undefined {
+    const row = this.db.prepare("SELECT * FROM products WHERE id = ?").get(id);
+    return row ? toProduct(row) : undefined;
+  }
+
+  addProduct(product: Product): boolean {
+    const result = this.db
+      .prepare("INSERT OR IGNORE INTO products (id, name, default_duration, chains) VALUES (?, ?, ?, ?)")
+      .run(
+        product.id,
+        product.name,
+        product.defaultDurationSeconds,
+        product.chains ? JSON.stringify(product.chains) : null,
+      );
+    return Number(result.changes) === 1;
+  }
+
+  close(): void {
+    if (this.db.isOpen) this.db.close();
+  }
+}
+
+function toProduct(row: Row | Record<string, unknown>): Product {
+  const chains = row.chains as string | null;
+  return {
+    id: Number(row.id),
+    name: row.name as string,
+    defaultDurationSeconds: Number(row.default_duration),
+    ...(chains ? { chains: JSON.parse(chains) as number[] } : {}),
+  };
+}

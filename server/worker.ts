@@ -1,0 +1,567 @@
+/**
+ * The issue pipeline of one (chain, signer): takes accepted licenses of its chain in batches (up to
+ * `maxSize` licenses or `maxWaitMs` after the oldest one), sends one `issueBatch` transaction at a time
+ * with a locally managed nonce, waits for the receipt and the required confirmations, and records
+ * the token ids. Every batch is written to the outbox (with its signed transaction and hash) before it
+ * is broadcast, so that after a crash `reconcile` can settle it against the chain: the contract maps
+ * each request reference to its token (`tokenOfRequest`), so nothing is issued twice.
+ */
+import { randomUUID } from "node:crypto";
+import { Transaction, keccak256, type Log, type TransactionReceipt } from "ethers";
+import type { Logger } from "pino";
+import { LICENSE_INTERFACE, type ChainClient } from "./chain.js";
+import { AppError } from "./errors.js";
+import type { Metrics } from "./metrics.js";
+import { NonceManager, errorText, isConnectionError, isNonceError } from "./nonce.js";
+import type { BatchRecord, IssuedToken, LicenseRecord, Store } from "./store.js";
+
+export interface WorkerOptions {
+  maxSize: number;
+  maxWaitMs: number;
+  receiptPollMs?: number;
+  receiptTimeoutMs?: number;
+  /** A transaction still pending after this long is replaced with higher fees (same nonce). */
+  stuckAfterMs?: number;
+  feeBumpPercent?: number;
+  maxFeeBumps?: number;
+}
+
+interface Pending {
+  txHashes: string[];
+  rawTx: string;
+  /** Outbox batch to record replacements in (none for single actions). */
+  batchId?: string;
+}
+
+interface Action {
+  data: string;
+  resolve: (result: { txHash: string; blockNumber: number }) => void;
+  reject: (error: unknown) => void;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class ChainWorker {
+  readonly nonces: NonceManager;
+  private stopped = false;
+  private loopDone: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private readonly actions: Action[] = [];
+  private reconciled = false;
+  /** Current batch size limit: lowered when a batch needs more gas than a transaction may use. */
+  private batchLimit: number;
+
+  constructor(
+    private readonly client: ChainClient,
+    private readonly store: Store,
+    private readonly options: WorkerOptions,
+    private readonly logger: Logger,
+    private readonly metrics: Metrics,
+  ) {
+    this.batchLimit = options.maxSize;
+    this.nonces = new NonceManager(() =>
+      client.provider.getTransactionCount(client.wallet.address, "pending"),
+    );
+  }
+
+  private get label(): string {
+    return this.client.config.name;
+  }
+
+  start(): void {
+    this.loopDone ??= this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.notify();
+    await this.loopDone;
+    for (const action of this.actions.splice(0))
+      action.reject(new AppError("CHAIN_UNAVAILABLE", "service stopping"));
+  }
+
+  /** New work arrived. */
+  notify(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  /** The chain came back: settle the outbox and reload the nonce before sending again. */
+  healthRestored(): void {
+    this.reconciled = false;
+    this.nonces.resync();
+    this.notify();
+  }
+
+  /** Sends a single contract call (revoke, renew) through this worker's nonce sequence. */
+  sendAction(data: string): Promise<{ txHash: string; blockNumber: number }> {
+    return new Promise((resolve, reject) => {
+      this.actions.push({ data, resolve, reject });
+      this.notify();
+    });
+  }
+
+  private idle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        if (!this.client.health.healthy) {
+          await this.idle(200);
+          continue;
+        }
+        if (!this.reconciled || this.store.openBatches(this.client.chainId).length > 0) {
+          await this.reconcile();
+          continue;
+        }
+        const action = this.actions.shift();
+        if (action) {
+          await this.runAction(action);
+          continue;
+        }
+        const oldest = this.store.oldestAcceptedAt(this.client.chainId);
+        if (oldest === undefined) {
+          await this.idle(1000);
+          continue;
+        }
+        const size = Math.min(this.options.maxSize, this.batchLimit);
+        const batch = this.store.acceptedFor(this.client.chainId, size);
+        const waited = Date.now() - oldest;
+        if (batch.length < size && waited < this.options.maxWaitMs) {
+          // let the batch fill: not woken by each new request (that would re-read the queue per request)
+          await sleep(this.options.maxWaitMs - waited);
+          continue;
+        }
+        await this.issue(batch);
+      } catch (error) {
+        this.metrics.txErrors.inc({ chain: this.label, kind: "loop" });
+        this.logger.warn({ err: errorText(error) }, "issue loop error");
+        if (isConnectionError(error)) this.client.markDown(errorText(error).slice(0, 200));
+        await sleep(250);
+      }
+    }
+  }
+
+  private async issue(batch: LicenseRecord[]): Promise<void> {
+    const { client } = this;
+    const data = LICENSE_INTERFACE.encodeFunctionData("issueBatch", [
+      batch.map((l) => l.licensee),
+      batch.map((l) => ({
+        productId: l.productId,
+        expiresAt: l.expiresAt,
+        seats: l.seats,
+        locked: false,
+        termsHash: l.termsHash,
+        requestRef: l.requestRef,
+      })),
+    ]);
+    let gas: bigint;
+    try {
+      gas = await client.provider.estimateGas({
+        from: client.wallet.address,
+        to: client.config.contract,
+        data,
+      });
+    } catch (error) {
+      if (isConnectionError(error)) throw error;
+      this.logger.warn({ size: batch.length, err: errorText(error).slice(0, 300) }, "batch would revert");
+      const settled = await this.isolate(batch);
+      if (settled === 0 && batch.length > 1) {
+        // every license passes alone: the batch as a whole is too big (e.g. the block gas limit)
+        this.lowerBatchLimit(Math.floor(batch.length / 2), "batch fails as a whole");
+      }
+      return;
+    }
+    const maxTxGas = BigInt(client.config.maxTxGas);
+    if (gasLimitFor(gas) > maxTxGas) {
+      if (batch.length === 1) {
+        this.store.fail(
+          [batch[0]!.id],
+          "CHAIN_TX_FAILED",
+          `needs ${gas} gas, more than a transaction may use`,
+        );
+        return;
+      }
+      const fits = Number((BigInt(batch.length) * maxTxGas) / gasLimitFor(gas));
+      this.lowerBatchLimit(Math.max(1, Math.min(fits, batch.length - 1)), `batch needs ${gas} gas`);
+      return;
+    }
+    const sent = await this.signAndSend(data, gas, (batchId, nonce, txHash, rawTx) =>
+      this.store.createBatch({
+        id: batchId,
+        chainId: client.chainId,
+        nonce,
+        txHash,
+        rawTx,
+        licenseIds: batch.map((l) => l.id),
+      }),
+    );
+    if (!sent) return;
+    this.metrics.batchSize.observe({ chain: this.label }, batch.length);
+    const batchRecord = this.store.openBatches(client.chainId).find((b) => b.id === sent.batchId);
+    if (batchRecord) {
+      await this.settle(
+        batchRecord,
+        await this.waitReceipt({ txHashes: [sent.txHash], rawTx: sent.rawTx, batchId: sent.batchId }),
+      );
+    }
+  }
+
+  private lowerBatchLimit(limit: number, why: string): void {
+    this.batchLimit = Math.max(1, limit);
+    this.logger.warn({ batchLimit: this.batchLimit, why }, "batch size limit lowered");
+  }
+
+  /**
+   * Signs with the next nonce, records (via `record`) before broadcasting, broadcasts. Returns undefined
+   * when the transaction certainly did not reach the node (the record is then dropped by the caller's
+   * batch logic through `settleBatch`).
+   */
+  private async signAndSend(
+    data: string,
+    gas: bigint,
+    record?: (batchId: string, nonce: number, txHash: string, rawTx: string) => void,
+  ): Promise<{ batchId: string; txHash: string; rawTx: string; nonce: number } | undefined> {
+    const { client } = this;
+    const nonce = await this.nonces.peek();
+    const fee = await client.provider.getFeeData();
+    const rawTx = await client.wallet.signTransaction({
+      to: client.config.contract,
+      data,
+      nonce,
+      gasLimit: gasLimitFor(gas),
+      chainId: client.chainId,
+      ...(fee.maxFeePerGas !== null && fee.maxPriorityFeePerGas !== null
+        ? { type: 2, maxFeePerGas: fee.maxFeePerGas, maxPriorityFeePerGas: fee.maxPriorityFeePerGas }
+        : { type: 0, gasPrice: fee.gasPrice }),
+    });
+    const txHash = keccak256(rawTx);
+    const batchId = randomUUID();
+    record?.(batchId, nonce, txHash, rawTx);
+    try {
+      await client.provider.send("eth_sendRawTransaction", [rawTx]);
+    } catch (error) {
+      if (/already known/i.test(errorText(error))) {
+        // the node has it: same as sent
+      } else if (isNonceError(error) || isConnectionError(error)) {
+        this.metrics.txErrors.inc({ chain: this.label, kind: isNonceError(error) ? "nonce" : "connection" });
+        this.logger.warn({ nonce, err: errorText(error).slice(0, 200) }, "send failed, not sent");
+        this.nonces.resync();
+        if (record) this.store.settleBatch(batchId, new Map(), "dropped");
+        if (isConnectionError(error)) client.markDown(errorText(error).slice(0, 200));
+        return undefined;
+      } else {
+        // Unknown outcome: keep the outbox entry; reconcile decides from the chain.
+        this.nonces.resync();
+        throw error;
+      }
+    }
+    this.nonces.commit(nonce);
+    return { batchId, txHash, rawTx, nonce };
+  }
+
+  /**
+   * Polls for a receipt of any hash sent for the nonce and for the required confirmations (no ethers
+   * polling cadence). Returns undefined when no hash is mined or known to the node (dropped or never
+   * arrived). A transaction still pending after `stuckAfterMs` is replaced by the same call with the
+   * same nonce and fees raised by `feeBumpPercent` (at most `maxFeeBumps` times); every hash stays
+   * in the outbox, since any of them may be the one mined.
+   */
+  private async waitReceipt(pending: Pending): Promise<TransactionReceipt | undefined> {
+    const { provider } = this.client;
+    const hashes = [...pending.txHashes];
+    let rawTx = pending.rawTx;
+    let lastSentAt = Date.now();
+    let bumps = 0;
+    const deadline = Date.now() + (this.options.receiptTimeoutMs ?? 60_000);
+    const confirmations = this.client.config.confirmations;
+    while (Date.now() < deadline && !this.stopped) {
+      let receipt: TransactionReceipt | null = null;
+      for (const hash of [...hashes].reverse()) {
+        receipt = await provider.getTransactionReceipt(hash);
+        if (receipt) break;
+      }
+      if (receipt) {
+        const head = await provider.getBlockNumber();
+        if (head - receipt.blockNumber + 1 >= confirmations) return receipt;
+      } else {
+        let known = false;
+        for (const hash of [...hashes].reverse()) {
+          if ((await provider.getTransaction(hash)) !== null) {
+            known = true;
+            break;
+          }
+        }
+        if (!known) return undefined;
+        const stuckAfter = this.options.stuckAfterMs ?? 30_000;
+        if (rawTx && Date.now() - lastSentAt >= stuckAfter && bumps < (this.options.maxFeeBumps ?? 5)) {
+          const bumped = await this.bumpFee(rawTx, pending.batchId);
+          if (bumped) {
+            rawTx = bumped.rawTx;
+            hashes.push(bumped.txHash);
+          }
+          bumps++;
+          lastSentAt = Date.now();
+        }
+      }
+      await sleep(this.options.receiptPollMs ?? 50);
+    }
+    throw new Error(`no receipt for ${hashes.join(", ")} yet`);
+  }
+
+  /** Re-signs `rawTx` with the same nonce and higher fees, records it, broadcasts it. */
+  private async bumpFee(
+    rawTx: string,
+    batchId: string | undefined,
+  ): Promise<{ rawTx: string; txHash: string } | undefined> {
+    const { client } = this;
+    const old = Transaction.from(rawTx);
+    const fee = await client.provider.getFeeData();
+    const factor = BigInt(100 + (this.options.feeBumpPercent ?? 25));
+    const raise = (previous: bigint | null, current: bigint | null): bigint => {
+      const bumped = ((previous ?? 0n) * factor + 99n) / 100n;
+      return current !== null && current > bumped ? current : bumped;
+    };
+    const replacement = await client.wallet.signTransaction({
+      to: old.to,
+      data: old.data,
+      nonce: old.nonce,
+      gasLimit: old.gasLimit,
+      chainId: old.chainId,
+      ...(old.type === 2
+        ? {
+            type: 2,
+            maxFeePerGas: raise(old.maxFeePerGas, fee.maxFeePerGas),
+            maxPriorityFeePerGas: raise(old.maxPriorityFeePerGas, fee.maxPriorityFeePerGas),
+          }
+        : { type: 0, gasPrice: raise(old.gasPrice, fee.gasPrice) }),
+    });
+    const txHash = keccak256(replacement);
+    if (batchId) this.store.recordReplacement(batchId, txHash, replacement);
+    try {
+      await client.provider.send("eth_sendRawTransaction", [replacement]);
+    } catch (error) {
+      // e.g. the original was mined meanwhile ("nonce too low"): the receipt poll finds it
+      this.logger.warn({ nonce: old.nonce, err: errorText(error).slice(0, 200) }, "fee bump not accepted");
+      return undefined;
+    }
+    this.metrics.feeBumps.inc({ chain: this.label });
+    this.logger.warn(
+      { nonce: old.nonce, replaced: old.hash, by: txHash },
+      "stuck transaction replaced with higher fees",
+    );
+    return { rawTx: replacement, txHash };
+  }
+
+  /** Records the outcome of a batch transaction; a missing or reverted one sends its licenses back. */
+  private async settle(batch: BatchRecord, receipt: TransactionReceipt | undefined): Promise<void> {
+    const licenses = batch.licenseIds.map((id) => this.store.getLicense(id)).filter((l) => l !== undefined);
+    const issued = new Map<string, IssuedToken>();
+    if (receipt && receipt.status === 1) {
+      const byRef = new Map(licenses.map((l) => [l.requestRef.toLowerCase(), l]));
+      for (const log of receipt.logs) {
+        const parsed = parseIssued(log, this.client.config.contract);
+        const license = parsed && byRef.get(parsed.requestRef.toLowerCase());
+        if (parsed && license) {
+          issued.set(license.id, {
+            tokenId: parsed.tokenId,
+            txHash: receipt.hash,
+            blockNumber: receipt.blockNumber,
+          });
+        }
+      }
+    }
+    if (!receipt || receipt.status !== 1) {
+      // Dropped or reverted: a license may still have been issued by another transaction (after a crash).
+      for (const license of licenses) {
+        const found = await this.findIssued(license.requestRef);
+        if (found) issued.set(license.id, found);
+      }
+      this.metrics.txErrors.inc({ chain: this.label, kind: receipt ? "reverted" : "dropped" });
+      this.nonces.resync();
+    }
+    this.store.settleBatch(batch.id, issued, receipt?.status === 1 ? "done" : "dropped");
+    const now = Date.now();
+    for (const license of licenses) {
+      if (!issued.has(license.id)) continue;
+      this.metrics.confirmed.inc({ chain: this.label });
+      this.metrics.issueLatency.observe({ chain: this.label }, (now - license.createdAt) / 1000);
+    }
+    this.logger.info(
+      { batch: batch.id, nonce: batch.nonce, size: licenses.length, issued: issued.size, tx: batch.txHash },
+      receipt?.status === 1 ? "batch confirmed" : "batch not mined, licenses requeued",
+    );
+    if (receipt && receipt.status !== 1 && licenses.length > 0) {
+      await this.isolate(licenses.filter((l) => !issued.has(l.id)).map((l) => this.store.getLicense(l.id)!));
+    }
+  }
+
+  /** The token issued on this chain for `requestRef`, with its transaction, if any. */
+  private async findIssued(requestRef: string): Promise<IssuedToken | undefined> {
+    const { contract } = this.client;
+    const tokenId = (await contract.getFunction("tokenOfRequest")(requestRef)) as bigint;
+    if (tokenId === 0n) return undefined;
+    const logs = await this.client.provider.getLogs({
+      address: this.client.config.contract,
+      topics: [LICENSE_INTERFACE.getEvent("LicenseIssued")!.topicHash, null, null, requestRef],
+      fromBlock: this.client.config.deployBlock ?? 0,
+      toBlock: "latest",
+    });
+    const log = logs[0];
+    return {
+      tokenId: tokenId.toString(),
+      txHash: log?.transactionHash ?? "",
+      blockNumber: log?.blockNumber ?? 0,
+    };
+  }
+
+  /**
+   * A batch would revert: settle licenses already issued on-chain, fail the ones that revert on their
+   * own (with the contract's error name), leave the rest accepted for the next batch.
+   */
+  private async isolate(batch: LicenseRecord[]): Promise<number> {
+    let settled = 0;
+    for (const license of batch) {
+      if (license.status !== "accepted") continue;
+      const found = await this.findIssued(license.requestRef);
+      if (found) {
+        // already on-chain (sent before a crash): confirm through a one-license pseudo batch
+        const batchId = randomUUID();
+        this.store.createBatch({
+          id: batchId,
+          chainId: this.client.chainId,
+          nonce: -1,
+          txHash: found.txHash,
+          rawTx: "",
+          licenseIds: [license.id],
+        });
+        this.store.settleBatch(batchId, new Map([[license.id, found]]), "done");
+        this.metrics.confirmed.inc({ chain: this.label });
+        settled++;
+        continue;
+      }
+      const data = LICENSE_INTERFACE.encodeFunctionData("issueBatch", [
+        [license.licensee],
+        [
+          {
+            productId: license.productId,
+            expiresAt: license.expiresAt,
+            seats: license.seats,
+            locked: false,
+            termsHash: license.termsHash,
+            requestRef: license.requestRef,
+          },
+        ],
+      ]);
+      try {
+        await this.client.provider.estimateGas({
+          from: this.client.wallet.address,
+          to: this.client.config.contract,
+          data,
+        });
+      } catch (error) {
+        if (isConnectionError(error)) throw error;
+        const reason = revertName(error);
+        this.logger.warn({ license: license.id, reason }, "license reverts on its own: failed");
+        this.store.fail([license.id], "CHAIN_TX_FAILED", `the contract rejected the license: ${reason}`);
+        this.metrics.failed.inc({ chain: this.label, code: "CHAIN_TX_FAILED" });
+        settled++;
+      }
+    }
+    return settled;
+  }
+
+  /** Settles every outbox entry of this chain against the chain (start-up and after unknown outcomes). */
+  async reconcile(): Promise<void> {
+    const open = this.store.openBatches(this.client.chainId);
+    for (const batch of open) {
+      await this.settle(
+        batch,
+        await this.waitReceipt({ txHashes: batch.txHashes, rawTx: batch.rawTx, batchId: batch.id }),
+      );
+    }
+    if (open.length > 0) this.logger.info({ batches: open.length }, "outbox reconciled");
+    this.nonces.resync();
+    this.reconciled = true;
+  }
+
+  private async runAction(action: Action): Promise<void> {
+    try {
+      let gas: bigint;
+      try {
+        gas = await this.client.provider.estimateGas({
+          from: this.client.wallet.address,
+          to: this.client.config.contract,
+          data: action.data,
+        });
+      } catch (error) {
+        if (isConnectionError(error)) throw error;
+        throw new AppError("INVALID_STATE", `the contract rejects this: ${revertName(error)}`, {
+          cause: error,
+        });
+      }
+      const sent = await this.signAndSend(action.data, gas);
+      if (!sent) throw new AppError("CHAIN_UNAVAILABLE", "the transaction could not be sent");
+      const receipt = await this.waitReceipt({ txHashes: [sent.txHash], rawTx: sent.rawTx });
+      if (!receipt || receipt.status !== 1)
+        throw new AppError("CHAIN_TX_FAILED", "the transaction was not mined");
+      action.resolve({ txHash: receipt.hash, blockNumber: receipt.blockNumber });
+    } catch (error) {
+      action.reject(
+        error instanceof AppError
+          ? error
+          : new AppError("CHAIN_UNAVAILABLE", "the chain did not take the transaction", { cause: error }),
+      );
+    }
+  }
+}
+
+/** Gas limit for an estimate: 20 % headroom plus 10k. */
+export function gasLimitFor(estimate: bigint): bigint {
+  return (estimate * 12n) / 10n + 10_000n;
+}
+
+export function parseIssued(log: Log, contract: string): { tokenId: string; requestRef: string } | undefined {
+  if (log.address.toLowerCase() !== contract.toLowerCase()) return undefined;
+  try {
+    const parsed = LICENSE_INTERFACE.parseLog({ topics: [...log.topics], data: log.data });
+    if (parsed?.name !== "LicenseIssued") return undefined;
+    return {
+      tokenId: (parsed.args.tokenId as bigint).toString(),
+      requestRef: parsed.args.requestRef as string,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The contract's custom error name from a failed estimate/call, when it can be decoded. */
+export function revertName(error: unknown): string {
+  let current: unknown = error;
+  for (let depth = 0; current && depth < 5; depth++) {
+    const data = (current as { data?: unknown }).data;
+    if (typeof data === "string" && data.startsWith("0x") && data.length >= 10) {
+      try {
+        const parsed = LICENSE_INTERFACE.parseError(data);
+        if (parsed) return `${parsed.name}(${parsed.args.map(String).join(", ")})`;
+      } catch {
+        // not one of ours
+      }
+    }
+    current =
+      (current as { cause?: unknown; error?: unknown }).error ?? (current as { cause?: unknown }).cause;
+  }
+  return errorText(error).slice(0, 200);
+}
