@@ -52,3 +52,17 @@ lp_ensure_deps() {
   (cd "$LP_ROOT" && npm install --no-save --no-audit --no-fund --loglevel=error >&2)
   node -v >"$stamp"
 }
+
+# The Compose v1 parser (Debian's docker-compose) validates docker-compose.yml in the tests; no
+# Docker engine is needed for that. Installed with apt-get when missing and we may (root).
+lp_ensure_compose() {
+  command -v docker-compose >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    lp_log "installing docker-compose (the Compose file parser) with apt-get"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose; } >&2 </dev/null ||
+      { lp_log "apt-get could not install docker-compose"; return 1; }
+  else
+    lp_log "the tests need docker-compose (Compose v1 parser): install it, e.g. sudo apt-get install docker-compose"
+    return 1
+  fi
+}
