@@ -1,0 +1,108 @@
+/**
+ * CLI: `replicator --config <file>` (YAML or JSON). Runs until SIGTERM/SIGINT, then drains and commits.
+ * The configuration file is watched: a valid change is applied without a restart, an invalid one is
+ * logged and ignored.
+ */
+import { unwatchFile, watchFile } from "node:fs";
+import { parseArgs } from "node:util";
+import { pino } from "pino";
+import { startAdminServer } from "./admin.js";
+import { loadConfigFile } from "./config.js";
+import { Replicator } from "./engine.js";
+import { ConfigError } from "./errors.js";
+import { createMetrics } from "./metrics.js";
+
+const HELP = `Usage: replicator --config <file> [--log-level <level>]
+
+Discovers application topics in the configured Kafka datacenters and replicates them
+according to the configuration's replication rules (models full, groups, routing, merge,
+active-active; naming identity or prefixed). See docs/replicator.md.
+
+Options:
+  -c, --config <file>      configuration file (YAML or JSON), required
+  -l, --log-level <level>  pino level: trace, debug, info (default), warn, error
+  -h, --help               show this help
+
+Admin endpoints (replicator.admin in the configuration, default 127.0.0.1 and a free port):
+  GET /healthz   200 when every datacenter answers, 503 otherwise
+  GET /status    discovered applications, pipelines, per-partition offsets and lag (JSON)
+  GET /metrics   Prometheus metrics
+`;
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      options: {
+        config: { type: "string", short: "c" },
+        "log-level": { type: "string", short: "l", default: "info" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+    });
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (args.values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const file = args.values.config;
+  if (file === undefined) {
+    process.stderr.write(`missing --config <file>\n\n${HELP}`);
+    return 2;
+  }
+  const logger = pino({ level: args.values["log-level"] ?? "info", base: { pid: process.pid } });
+  let config;
+  try {
+    config = loadConfigFile(file);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      for (const issue of err.issues) process.stderr.write(`  ${issue}\n`);
+      return 2;
+    }
+    throw err;
+  }
+
+  const replicator = new Replicator(config, { logger, metrics: createMetrics({ defaultMetrics: true }) });
+  const admin = await startAdminServer(replicator, { ...config.replicator.admin, logger });
+  logger.info({ url: admin.url }, "admin listening");
+  await replicator.start();
+  logger.info("replicator running");
+
+  watchFile(file, { interval: 1000 }, () => {
+    try {
+      replicator.updateConfig(loadConfigFile(file));
+    } catch (err) {
+      logger.error(
+        { err: err instanceof ConfigError ? err.issues : String(err) },
+        "configuration change rejected",
+      );
+    }
+  });
+
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      logger.info({ signal }, "shutting down");
+      resolve();
+    };
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+  });
+  unwatchFile(file);
+  await replicator.stop();
+  await admin.close();
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(
+      `replicator failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    process.exit(1);
+  },
+);

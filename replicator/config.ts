@@ -1,0 +1,297 @@
+/**
+ * Replicator configuration: one zod schema, YAML or JSON input, errors that name the field
+ * (e.g. `replication[0].destinations[1]: unknown datacenter 'dc9'`).
+ */
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { ConfigError } from "./errors.js";
+
+/** Topics whose name starts with this prefix belong to the replicator itself and are never replicated. */
+export const OWN_TOPIC_PREFIX = "lp.replicator.";
+/** Kafka-internal topics (`__consumer_offsets`, `__transaction_state`, ...) are never replicated. */
+export const INTERNAL_TOPIC = /^__/;
+
+const regex = z.string().superRefine((source, ctx) => {
+  try {
+    new RegExp(source);
+  } catch (err) {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: `invalid regular expression '${source}': ${(err as Error).message}`,
+    });
+  }
+});
+const dcName = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]+$/, "datacenter names use letters, digits, '_' and '-' only (no '.')");
+const broker = z.string().regex(/^[^\s:]+:\d{1,5}$/, "a broker is host:port");
+const topics = z.array(regex).min(1).default([".*"]);
+
+const datacenterSchema = z
+  .object({
+    name: dcName,
+    brokers: z.array(broker).min(1),
+    clientId: z.string().min(1).optional(),
+    connectionTimeoutMs: z.number().int().positive().default(3000),
+    requestTimeoutMs: z.number().int().positive().default(30000),
+  })
+  .strict();
+
+const namingSchema = z.enum(["identity", "prefixed"]);
+
+const fullRule = z
+  .object({
+    model: z.literal("full"),
+    name: z.string().optional(),
+    topics,
+    sources: z.array(z.string()).min(1),
+    destinations: z.array(z.string()).min(1),
+    naming: namingSchema.optional(),
+  })
+  .strict();
+const groupsRule = z
+  .object({
+    model: z.literal("groups"),
+    name: z.string().optional(),
+    sources: z.array(z.string()).min(1),
+    groups: z
+      .array(z.object({ name: z.string().min(1), topics, destinations: z.array(z.string()).min(1) }).strict())
+      .min(1),
+    naming: namingSchema.optional(),
+  })
+  .strict();
+const routingRule = z
+  .object({
+    model: z.literal("routing"),
+    name: z.string().optional(),
+    topics,
+    sources: z.array(z.string()).min(1),
+    /** The datacenters a record may be routed to (its destinations header selects among them). */
+    destinations: z.array(z.string()).min(1),
+    /** Where records without a destinations header go (default: nowhere; they are counted as unrouted). */
+    defaultDestinations: z.array(z.string()).default([]),
+    naming: namingSchema.optional(),
+  })
+  .strict();
+const mergeRule = z
+  .object({
+    model: z.literal("merge"),
+    name: z.string().optional(),
+    topics,
+    sources: z.array(z.string()).min(2),
+    destinations: z.array(z.string()).min(1),
+  })
+  .strict();
+const activeActiveRule = z
+  .object({
+    model: z.literal("active-active"),
+    name: z.string().optional(),
+    topics,
+    datacenters: z.array(z.string()).min(2),
+    naming: namingSchema.optional(),
+  })
+  .strict();
+
+const ruleSchema = z.discriminatedUnion("model", [
+  fullRule,
+  groupsRule,
+  routingRule,
+  mergeRule,
+  activeActiveRule,
+]);
+
+export const configSchema = z
+  .object({
+    replicator: z
+      .object({
+        /** Stable id: consumer groups are named after it, so a restarted replicator resumes where it stopped. */
+        id: z
+          .string()
+          .regex(/^[A-Za-z0-9_.-]+$/)
+          .default("replicator"),
+        /** When set, this replicator only runs pipelines whose destination is this datacenter. */
+        datacenter: z.string().optional(),
+        admin: z
+          .object({
+            host: z.string().default("127.0.0.1"),
+            port: z.number().int().min(0).max(65535).default(0),
+          })
+          .strict()
+          .default({}),
+        /** Records larger than this (or than the target topic's max.message.bytes) are chunked. */
+        maxRecordBytes: z.number().int().min(1024).optional(),
+        sessionTimeoutMs: z.number().int().min(6000).default(6000),
+        /**
+         * at-least-once (default): commit source positions after the destination acknowledged.
+         * exactly-once: records and source positions written in one destination transaction.
+         */
+        delivery: z.enum(["at-least-once", "exactly-once"]).default("at-least-once"),
+        /** Elect one leader among the replicators of this id (it alone creates target topics). */
+        leaderElection: z.boolean().default(true),
+      })
+      .strict()
+      .default({}),
+    datacenters: z.array(datacenterSchema).min(1),
+    discovery: z
+      .object({
+        intervalMs: z.number().int().min(100).default(1000),
+        include: z.array(regex).default([".*"]),
+        exclude: z.array(regex).default([]),
+      })
+      .strict()
+      .default({}),
+    naming: namingSchema.default("identity"),
+    /** Discovery by registration: applications announce streams on each datacenter's registry topic. */
+    registry: z
+      .object({ enabled: z.boolean().default(true) })
+      .strict()
+      .default({}),
+    replication: z.array(ruleSchema).default([]),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    const known = new Set<string>();
+    cfg.datacenters.forEach((dc, i) => {
+      if (known.has(dc.name)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["datacenters", i, "name"],
+          message: `duplicate datacenter '${dc.name}'`,
+        });
+      }
+      known.add(dc.name);
+    });
+    const checkDcs = (names: string[], path: (string | number)[]) =>
+      names.forEach((name, j) => {
+        if (!known.has(name)) {
+          ctx.addIssue({ code: "custom", path: [...path, j], message: `unknown datacenter '${name}'` });
+        }
+      });
+    const checkDisjoint = (sources: string[], dests: string[], path: (string | number)[]) =>
+      dests.forEach((name, j) => {
+        if (sources.includes(name)) {
+          ctx.addIssue({
+            code: "custom",
+            path: [...path, j],
+            message: `'${name}' is also a source (use model active-active for bidirectional replication)`,
+          });
+        }
+      });
+    if (cfg.replication.length === 0 && !cfg.registry.enabled) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["replication"],
+        message: "no replication rule and the registry is disabled: nothing to replicate",
+      });
+    }
+    if (cfg.replicator.datacenter !== undefined && !known.has(cfg.replicator.datacenter)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["replicator", "datacenter"],
+        message: `unknown datacenter '${cfg.replicator.datacenter}'`,
+      });
+    }
+    cfg.replication.forEach((rule, i) => {
+      const at = ["replication", i];
+      switch (rule.model) {
+        case "full":
+        case "merge":
+          checkDcs(rule.sources, [...at, "sources"]);
+          checkDcs(rule.destinations, [...at, "destinations"]);
+          checkDisjoint(rule.sources, rule.destinations, [...at, "destinations"]);
+          break;
+        case "routing":
+          checkDcs(rule.sources, [...at, "sources"]);
+          checkDcs(rule.destinations, [...at, "destinations"]);
+          checkDisjoint(rule.sources, rule.destinations, [...at, "destinations"]);
+          rule.defaultDestinations.forEach((name, j) => {
+            if (!rule.destinations.includes(name)) {
+              ctx.addIssue({
+                code: "custom",
+                path: [...at, "defaultDestinations", j],
+                message: `'${name}' is not one of the rule's destinations`,
+              });
+            }
+          });
+          break;
+        case "groups":
+          checkDcs(rule.sources, [...at, "sources"]);
+          rule.groups.forEach((group, g) => {
+            checkDcs(group.destinations, [...at, "groups", g, "destinations"]);
+            checkDisjoint(rule.sources, group.destinations, [...at, "groups", g, "destinations"]);
+          });
+          break;
+        case "active-active":
+          checkDcs(rule.datacenters, [...at, "datacenters"]);
+          if (new Set(rule.datacenters).size !== rule.datacenters.length) {
+            ctx.addIssue({ code: "custom", path: [...at, "datacenters"], message: "datacenters repeat" });
+          }
+          break;
+      }
+    });
+  });
+
+export type ReplicatorConfig = z.infer<typeof configSchema>;
+export type ReplicationRule = ReplicatorConfig["replication"][number];
+export type DatacenterConfig = ReplicatorConfig["datacenters"][number];
+export type NamingPolicyName = z.infer<typeof namingSchema>;
+export type ModelName = ReplicationRule["model"];
+
+/** `["replication", 0, "destinations", 1]` → `replication[0].destinations[1]`. */
+export function formatPath(path: readonly (string | number)[]): string {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else out += out === "" ? part : `.${part}`;
+  }
+  return out === "" ? "(root)" : out;
+}
+
+/** Validates a parsed configuration object; throws ConfigError naming each offending field. */
+export function parseConfig(input: unknown): ReplicatorConfig {
+  const result = configSchema.safeParse(input);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`);
+  throw new ConfigError(issues, { cause: result.error });
+}
+
+/** Parses YAML (a superset of JSON) configuration text. */
+export function parseConfigText(text: string, source = "config"): ReplicatorConfig {
+  let data: unknown;
+  try {
+    data = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError([`${source}: not valid YAML/JSON: ${(err as Error).message}`], { cause: err });
+  }
+  return parseConfig(data);
+}
+
+export function loadConfigFile(file: string): ReplicatorConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigError([`${file}: cannot read: ${(err as Error).message}`], { cause: err });
+  }
+  return parseConfigText(text, file);
+}
+
+/** True when a topic is eligible for discovery: not internal, not the replicator's own, included and not excluded. */
+export function isDiscoverable(topic: string, discovery: ReplicatorConfig["discovery"]): boolean {
+  if (INTERNAL_TOPIC.test(topic) || topic.startsWith(OWN_TOPIC_PREFIX)) return false;
+  return matchesAny(discovery.include, topic) && !matchesAny(discovery.exclude, topic);
+}
+
+const compiled = new Map<string, RegExp>();
+/** Patterns match the whole topic name (as MirrorMaker 2's do): `orders` does not match `my-orders`. */
+export function matchesAny(patterns: readonly string[], topic: string): boolean {
+  return patterns.some((p) => {
+    let re = compiled.get(p);
+    if (!re) {
+      re = new RegExp(`^(?:${p})$`);
+      compiled.set(p, re);
+    }
+    return re.test(topic);
+  });
+}

@@ -1,0 +1,1011 @@
+/**
+ * The replication engine (kafkajs): a discovery loop that lists the topics of every datacenter,
+ * plans the pipelines, creates target topics and runs one consumer group per pipeline.
+ *
+ * Why one consumer per pipeline: a running kafkajs consumer cannot add subscriptions, so each
+ * (source dc, source topic, destination dc) pipeline has its own consumer that starts when the
+ * topic is discovered (from the earliest offset) and stops when the topic or the rule goes away.
+ *
+ * Delivery is at-least-once: records go to an idempotent producer with acks=all, and the source
+ * offset is committed only after the destination acknowledged.
+ */
+import type { Logger } from "pino";
+import kafkajs from "kafkajs";
+import type { Admin, Consumer, EachBatchPayload, IHeaders, Kafka, Message, Producer } from "kafkajs";
+import { OWN_TOPIC_PREFIX, type DatacenterConfig, type ReplicatorConfig } from "./config.js";
+import { recordSize, splitRecord, type RecordLike } from "./chunking.js";
+import { ConfigError, ReplicatorError } from "./errors.js";
+import { createMetrics, type ReplicatorMetrics } from "./metrics.js";
+import { randomUUID } from "node:crypto";
+import { REGISTRY_TOPIC, parseRegistration, type Registration } from "./registry.js";
+import { decideRecord, planPipelines, policyFor, type Pipeline } from "./plan.js";
+import { withProvenance, type Headers, type ReplicationPolicy } from "./policy.js";
+
+// kafkajs is CommonJS: under plain Node ESM only its default export is reliable.
+const { ConfigResourceTypes, Kafka: KafkaClient, logLevel } = kafkajs;
+
+/** Topic configs copied from the source topic to the target topic when set on the source. */
+export const COPIED_TOPIC_CONFIGS = [
+  "cleanup.policy",
+  "retention.ms",
+  "retention.bytes",
+  "max.message.bytes",
+  "min.compaction.lag.ms",
+  "delete.retention.ms",
+  "compression.type",
+  "message.timestamp.type",
+] as const;
+
+/**
+ * Leader election through Kafka: replicators with the same id join the consumer group
+ * `lp.replicator.<id>.election` on this one-partition topic of their home datacenter; the member that
+ * is assigned partition 0 is the leader and the only one that creates target topics and partitions.
+ */
+export const ELECTION_TOPIC = `${OWN_TOPIC_PREFIX}election`;
+
+/** Room left in a record batch for its own header. */
+const BATCH_OVERHEAD = 512;
+const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
+/** Records per send to a destination (one acknowledgement, then one commit). */
+const MAX_RECORDS_PER_SEND = 1000;
+
+type DcState = {
+  config: DatacenterConfig;
+  kafka: Kafka;
+  admin: Admin;
+  adminConnected: boolean;
+  reachable: boolean;
+  lastError?: string;
+  failures: number;
+  nextAttemptAt: number;
+  /** Whether the datacenter has the registry topic, its reader, and the registrations read so far. */
+  hasRegistry: boolean;
+  registryReader?: Consumer;
+  registrations: Map<string, Registration>;
+  /** The discovery in flight, if any. */
+  discovery?: Promise<void>;
+  /** Topic → partition count, from the last successful discovery. */
+  topics: Map<string, number>;
+};
+
+type PartitionProgress = { lastOffset: string; committed: string; records: number };
+
+type PipelineRun = {
+  pipeline: Pipeline;
+  policy: ReplicationPolicy;
+  groupId: string;
+  consumer?: Consumer;
+  state: "starting" | "running" | "stopping" | "failed";
+  error?: string;
+  sourcePartitions: number;
+  targetPartitions: number;
+  maxBatchBytes: number;
+  /**
+   * The pipeline's own producer, created after the target topic is known so that its metadata has every
+   * target partition (kafkajs silently drops records for partitions missing from its metadata).
+   */
+  producer?: Producer;
+  /** Exactly-once mode: the producer is transactional (transactional id = group id). */
+  transactional: boolean;
+  /** Exactly-once mode: per source partition, the next offset to replicate as committed in the destination. */
+  eosStart?: Map<number, bigint>;
+  partitions: Map<number, PartitionProgress>;
+  /** Source partitions assigned to this replicator by the pipeline's consumer group. */
+  assigned: number[];
+  records: number;
+  bytes: number;
+  skipped: number;
+  startedAt: number;
+};
+
+export interface ReplicatorOptions {
+  logger: Logger;
+  metrics?: ReplicatorMetrics;
+}
+
+export interface PipelineStatus {
+  id: string;
+  model: string;
+  group?: string;
+  source: { datacenter: string; topic: string; partitions: number };
+  destination: { datacenter: string; topic: string; partitions: number };
+  state: string;
+  error?: string;
+  records: number;
+  bytes: number;
+  skipped: number;
+  /** Source partitions this replicator owns (replicators with the same id share the partitions). */
+  assigned: number[];
+  partitions: { partition: number; lastReplicatedOffset: string; committedOffset: string; lag?: number }[];
+}
+
+export interface ReplicatorStatus {
+  id: string;
+  running: boolean;
+  /** Whether this instance is the elected leader (always true without leader election). */
+  leader: boolean;
+  discovery: { intervalMs: number; rounds: number; lastRoundAt?: string; lastRoundMs?: number };
+  datacenters: { name: string; reachable: boolean; error?: string; topics: number }[];
+  applications: { datacenter: string; topic: string; partitions: number }[];
+  pipelines: PipelineStatus[];
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function kafkaLogCreator(logger: Logger) {
+  return () =>
+    ({ level, log }: { level: number; log: { message: string; [k: string]: unknown } }) => {
+      const { message, timestamp: _t, logger: _l, ...extra } = log;
+      // Bounded retries are deliberate: a failed send is not committed and is retried from the source.
+      if (message.startsWith("Limiting retries for the idempotent producer")) return;
+      if (level === logLevel.ERROR) logger.error(extra, `kafkajs: ${message}`);
+      else if (level === logLevel.WARN) logger.warn(extra, `kafkajs: ${message}`);
+      else logger.debug(extra, `kafkajs: ${message}`);
+    };
+}
+
+export class Replicator {
+  private config: ReplicatorConfig;
+  private readonly logger: Logger;
+  readonly metrics: ReplicatorMetrics;
+  private readonly dcs = new Map<string, DcState>();
+  private readonly runs = new Map<string, PipelineRun>();
+  private running = false;
+  private loop?: Promise<void>;
+  private wake?: () => void;
+  private rounds = 0;
+  private lastRoundAt?: number;
+  private lastRoundMs?: number;
+  private readonly discovered = new Set<string>();
+  private leader = false;
+  private roundInFlight?: Promise<void>;
+  private election?: Consumer;
+
+  constructor(config: ReplicatorConfig, options: ReplicatorOptions) {
+    this.config = config;
+    this.logger = options.logger;
+    this.metrics = options.metrics ?? createMetrics();
+    this.metrics.onCollectLag = async () => {
+      await this.refreshLag().catch(() => undefined);
+    };
+  }
+
+  get currentConfig(): ReplicatorConfig {
+    return this.config;
+  }
+
+  /** Starts the discovery loop; resolves after the first discovery round. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    this.logger.info({ id: this.config.replicator.id }, "replicator starting");
+    if (this.config.replicator.leaderElection) await this.startElection();
+    if (!this.running) {
+      // stop() was called while the election started.
+      await this.election?.disconnect().catch(() => undefined);
+      this.election = undefined;
+      return;
+    }
+    await this.round();
+    this.loop = this.discoveryLoop();
+  }
+
+  /** Applies a new configuration; the next discovery round reconciles the pipelines. */
+  updateConfig(config: ReplicatorConfig): void {
+    this.config = config;
+    for (const [name, dc] of this.dcs) {
+      const next = config.datacenters.find((d) => d.name === name);
+      if (!next || JSON.stringify(next) !== JSON.stringify(dc.config)) {
+        // Changed or removed datacenter: drop its clients; pipelines using it restart on the next round.
+        for (const run of [...this.runs.values()]) {
+          if (run.pipeline.sourceDc === name || run.pipeline.destinationDc === name) {
+            void this.stopPipeline(run, "datacenter configuration changed");
+          }
+        }
+        this.dcs.delete(name);
+        void this.closeDc(dc);
+      }
+    }
+    this.logger.info("configuration updated");
+    this.wake?.();
+  }
+
+  /** Graceful stop: no new discovery, each consumer finishes and commits its batch, clients disconnect. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wake?.();
+    await this.loop;
+    await this.roundInFlight?.catch(() => undefined);
+    await Promise.all([...this.runs.values()].map((run) => this.stopPipeline(run, "shutdown")));
+    await Promise.all([...this.dcs.values()].map((dc) => dc.discovery ?? Promise.resolve()));
+    const election = this.election;
+    this.election = undefined;
+    this.leader = false;
+    await election?.disconnect().catch(() => undefined);
+    await Promise.all([...this.dcs.values()].map((dc) => this.closeDc(dc)));
+    this.dcs.clear();
+    this.logger.info("replicator stopped");
+  }
+
+  private async discoveryLoop(): Promise<void> {
+    while (this.running) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.config.discovery.intervalMs);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+      if (!this.running) break;
+      try {
+        await this.round();
+      } catch (err) {
+        this.metrics.errors.inc({ kind: "discovery" });
+        this.logger.error({ err }, "discovery round failed");
+      }
+    }
+  }
+
+  private dc(name: string): DcState {
+    let dc = this.dcs.get(name);
+    if (dc) return dc;
+    const config = this.config.datacenters.find((d) => d.name === name);
+    if (!config) throw new ReplicatorError("UNKNOWN_DATACENTER", `unknown datacenter '${name}'`);
+    const kafka = new KafkaClient({
+      clientId: config.clientId ?? `lp-replicator-${this.config.replicator.id}-${name}`,
+      brokers: config.brokers,
+      connectionTimeout: config.connectionTimeoutMs,
+      requestTimeout: config.requestTimeoutMs,
+      logLevel: logLevel.WARN,
+      logCreator: kafkaLogCreator(this.logger.child({ datacenter: name })),
+      // Admin calls fail fast (the discovery loop retries with backoff); producers and consumers set their own.
+      retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2000 },
+    });
+    dc = {
+      config,
+      kafka,
+      admin: kafka.admin(),
+      adminConnected: false,
+      reachable: true,
+      failures: 0,
+      nextAttemptAt: 0,
+      topics: new Map(),
+      hasRegistry: false,
+      registrations: new Map(),
+    };
+    this.dcs.set(name, dc);
+    return dc;
+  }
+
+  private async closeDc(dc: DcState): Promise<void> {
+    const reader = dc.registryReader;
+    dc.registryReader = undefined;
+    await Promise.all([
+      dc.admin.disconnect().catch(() => undefined),
+      reader?.disconnect().catch(() => undefined),
+    ]);
+  }
+
+  /** Whether this instance may create target topics: the elected leader, or every instance without election. */
+  get isLeader(): boolean {
+    return !this.config.replicator.leaderElection || this.leader;
+  }
+
+  /** Joins the election group in the home datacenter; resolves after the first assignment (or 15 s). */
+  private async startElection(): Promise<void> {
+    const home = this.config.replicator.datacenter ?? this.config.datacenters[0]?.name;
+    if (home === undefined) return;
+    const dc = this.dc(home);
+    const groupId = `${OWN_TOPIC_PREFIX}${this.config.replicator.id}.election`;
+    const consumer = dc.kafka.consumer({
+      groupId,
+      sessionTimeout: this.config.replicator.sessionTimeoutMs,
+      rebalanceTimeout: this.config.replicator.sessionTimeoutMs,
+      heartbeatInterval: 1000,
+      maxWaitTimeInMs: 500,
+      allowAutoTopicCreation: false,
+    });
+    this.election = consumer;
+    let joined: () => void = () => undefined;
+    const firstJoin = new Promise<void>((resolve) => (joined = resolve));
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      const lead = (event.payload.memberAssignment[ELECTION_TOPIC] ?? []).includes(0);
+      if (lead !== this.leader)
+        this.logger.info({ groupId, leader: lead }, lead ? "elected leader" : "follower");
+      this.leader = lead;
+      joined();
+      if (lead) this.wake?.();
+    });
+    consumer.on(consumer.events.CRASH, (event) => {
+      this.leader = false;
+      this.logger.warn({ err: errorText(event.payload.error) }, "election consumer crashed");
+    });
+    try {
+      if (!dc.adminConnected) {
+        await dc.admin.connect();
+        dc.adminConnected = true;
+      }
+      if (!(await dc.admin.listTopics()).includes(ELECTION_TOPIC)) {
+        await dc.admin
+          .createTopics({ waitForLeaders: true, topics: [{ topic: ELECTION_TOPIC, numPartitions: 1 }] })
+          .catch((err: unknown) => {
+            if (!/already exists/i.test(errorText(err))) throw err;
+          });
+      }
+      await consumer.connect();
+      await consumer.subscribe({ topics: [ELECTION_TOPIC] });
+      await consumer.run({ eachMessage: async () => undefined });
+      await Promise.race([firstJoin, sleep(15_000)]);
+    } catch (err) {
+      this.metrics.errors.inc({ kind: "election" });
+      this.logger.warn({ err: errorText(err) }, "leader election failed to start; retrying next round");
+      this.election = undefined;
+      await consumer.disconnect().catch(() => undefined);
+    }
+  }
+
+  /** Reads a datacenter's registry topic from the beginning (fresh group) and keeps following it. */
+  private async startRegistryReader(dc: DcState): Promise<void> {
+    const consumer = dc.kafka.consumer({
+      groupId: `${OWN_TOPIC_PREFIX}${this.config.replicator.id}.registry.${dc.config.name}.${randomUUID()}`,
+      sessionTimeout: this.config.replicator.sessionTimeoutMs,
+      heartbeatInterval: 1000,
+      maxWaitTimeInMs: 200,
+      allowAutoTopicCreation: false,
+    });
+    dc.registryReader = consumer;
+    const log = this.logger.child({ datacenter: dc.config.name });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [REGISTRY_TOPIC], fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachMessage: async ({ message }) => {
+          const key = message.key?.toString();
+          if (key === undefined) return;
+          try {
+            const { topic, registration } = parseRegistration(key, message.value);
+            if (registration) {
+              dc.registrations.set(topic, registration);
+              log.info({ registration }, "application registered");
+            } else if (dc.registrations.delete(topic)) {
+              log.info({ topic }, "application unregistered");
+            }
+            this.wake?.();
+          } catch (err) {
+            this.metrics.errors.inc({ kind: "registration" });
+            log.error(
+              { err: err instanceof ConfigError ? err.issues : errorText(err) },
+              "invalid registration ignored",
+            );
+          }
+        },
+      });
+    } catch (err) {
+      this.metrics.errors.inc({ kind: "registry" });
+      log.warn({ err: errorText(err) }, "registry reader failed to start; retrying next round");
+      dc.registryReader = undefined;
+      await consumer.disconnect().catch(() => undefined);
+    }
+  }
+
+  /** Lists the topics (and partition counts) of a datacenter; on failure marks it unreachable with backoff. */
+  private async discover(dc: DcState): Promise<void> {
+    if (Date.now() < dc.nextAttemptAt) return;
+    try {
+      if (!dc.adminConnected) {
+        await dc.admin.connect();
+        dc.adminConnected = true;
+      }
+      const all = await dc.admin.listTopics();
+      dc.hasRegistry = all.includes(REGISTRY_TOPIC);
+      const names = all.filter((t) => !t.startsWith("__") && !t.startsWith(OWN_TOPIC_PREFIX));
+      const metadata =
+        names.length > 0 ? await dc.admin.fetchTopicMetadata({ topics: names }) : { topics: [] };
+      const topics = new Map<string, number>();
+      for (const t of metadata.topics) topics.set(t.name, t.partitions.length);
+      dc.topics = topics;
+      if (!dc.reachable) this.logger.info({ datacenter: dc.config.name }, "datacenter reachable again");
+      dc.reachable = true;
+      dc.failures = 0;
+      dc.lastError = undefined;
+    } catch (err) {
+      dc.failures++;
+      const backoff = Math.min(30_000, 500 * 2 ** Math.min(dc.failures, 6));
+      dc.nextAttemptAt = Date.now() + backoff;
+      if (dc.reachable)
+        this.logger.warn({ datacenter: dc.config.name, err: errorText(err) }, "datacenter unreachable");
+      dc.reachable = false;
+      dc.lastError = errorText(err);
+      this.metrics.errors.inc({ kind: "unreachable" });
+      if (dc.adminConnected) {
+        dc.adminConnected = false;
+        await dc.admin.disconnect().catch(() => undefined);
+      }
+    }
+  }
+
+  /** One discovery round: list topics, plan, reconcile pipelines. */
+  /** One discovery round at a time; stop() waits for the one in flight. */
+  private round(): Promise<void> {
+    const current = (this.roundInFlight ??= this.roundOnce().finally(() => {
+      this.roundInFlight = undefined;
+    }));
+    return current;
+  }
+
+  private async roundOnce(): Promise<void> {
+    const started = Date.now();
+    const names = new Set<string>();
+    // With registration on, every datacenter may announce applications.
+    if (this.config.registry.enabled) this.config.datacenters.forEach((d) => names.add(d.name));
+    for (const rule of this.config.replication) {
+      if (rule.model === "active-active") rule.datacenters.forEach((d) => names.add(d));
+      else rule.sources.forEach((d) => names.add(d));
+    }
+    // A slow or unreachable datacenter must not hold the others up: wait for each discovery at most
+    // about one interval; a discovery still running goes on in the background (its last result is used).
+    const pending = [...names].map((n) => {
+      const dc = this.dc(n);
+      dc.discovery ??= this.discover(dc).finally(() => {
+        dc.discovery = undefined;
+      });
+      return dc.discovery;
+    });
+    await Promise.race([Promise.all(pending), sleep(Math.max(1000, this.config.discovery.intervalMs))]);
+
+    const discovered = new Map<string, Set<string>>();
+    for (const n of names) discovered.set(n, new Set(this.dc(n).topics.keys()));
+    if (this.config.replicator.leaderElection && !this.election && this.running) void this.startElection();
+    const registrations = new Map<string, Map<string, Registration>>();
+    if (this.config.registry.enabled) {
+      for (const n of names) {
+        const dc = this.dc(n);
+        if (dc.hasRegistry && !dc.registryReader && dc.reachable) void this.startRegistryReader(dc);
+        registrations.set(n, dc.registrations);
+      }
+    }
+    const plan = planPipelines(discovered, this.config, registrations);
+    const wanted = new Map(plan.map((p) => [p.id, p]));
+
+    for (const p of plan) {
+      const key = `${p.sourceDc}/${p.sourceTopic}`;
+      if (!this.discovered.has(key)) {
+        this.discovered.add(key);
+        this.metrics.discoveries.inc({ datacenter: p.sourceDc });
+        this.logger.info({ datacenter: p.sourceDc, topic: p.sourceTopic }, "application discovered");
+      }
+    }
+
+    // Stop pipelines whose rule or source topic went away, and those whose source grew partitions.
+    const stops: Promise<void>[] = [];
+    for (const run of this.runs.values()) {
+      const next = wanted.get(run.pipeline.id);
+      const src = this.dcs.get(run.pipeline.sourceDc);
+      const sourceReachable = src?.reachable ?? false;
+      if (!next) {
+        // Keep a pipeline whose source datacenter is only unreachable: its consumer retries by itself.
+        if (sourceReachable || !names.has(run.pipeline.sourceDc))
+          stops.push(this.stopPipeline(run, "no longer planned"));
+      } else if (JSON.stringify(next) !== JSON.stringify(run.pipeline)) {
+        stops.push(this.stopPipeline(run, "rule changed"));
+      } else if ((src?.topics.get(run.pipeline.sourceTopic) ?? 0) > run.sourcePartitions) {
+        stops.push(this.stopPipeline(run, "source partitions added"));
+      } else if (run.state === "failed") {
+        stops.push(this.stopPipeline(run, "restart after failure"));
+      }
+    }
+    await Promise.all(stops);
+
+    const starts: Promise<void>[] = [];
+    for (const p of plan) {
+      if (this.runs.has(p.id)) continue;
+      const src = this.dc(p.sourceDc);
+      const dst = this.dc(p.destinationDc);
+      if (!src.reachable || !dst.reachable) continue;
+      starts.push(this.startPipeline(p));
+    }
+    await Promise.all(starts);
+    this.metrics.pipelines.set([...this.runs.values()].filter((r) => r.state === "running").length);
+    this.rounds++;
+    this.lastRoundAt = Date.now();
+    this.lastRoundMs = this.lastRoundAt - started;
+  }
+
+  /** Creates the target topic like the source (partitions and key configs), or grows its partitions. */
+  private async ensureTarget(
+    p: Pipeline,
+  ): Promise<{ source: number; target: number; maxMessageBytes: number }> {
+    const src = this.dc(p.sourceDc);
+    const dst = this.dc(p.destinationDc);
+    if (!dst.adminConnected) {
+      await dst.admin.connect();
+      dst.adminConnected = true;
+    }
+    const [sourceMeta] = (await src.admin.fetchTopicMetadata({ topics: [p.sourceTopic] })).topics;
+    const sourcePartitions = sourceMeta?.partitions.length ?? 0;
+    if (sourcePartitions === 0)
+      throw new ReplicatorError("SOURCE_GONE", `source topic ${p.sourceTopic} has no partitions`);
+    const described = await src.admin.describeConfigs({
+      resources: [
+        { type: ConfigResourceTypes.TOPIC, name: p.sourceTopic, configNames: [...COPIED_TOPIC_CONFIGS] },
+      ],
+      includeSynonyms: false,
+    });
+    const configEntries = (described.resources[0]?.configEntries ?? [])
+      .filter((e) => e.configSource === 1 /* TOPIC_CONFIG: set on the topic */)
+      .map((e) => ({ name: e.configName, value: e.configValue }));
+
+    const existing = new Set(await dst.admin.listTopics());
+    if (!existing.has(p.targetTopic)) {
+      if (!this.isLeader) {
+        throw new ReplicatorError(
+          "WAITING_FOR_LEADER",
+          `target topic ${p.targetTopic} is created by the leader`,
+          {
+            retriable: true,
+          },
+        );
+      }
+      try {
+        await dst.admin.createTopics({
+          waitForLeaders: true,
+          topics: [{ topic: p.targetTopic, numPartitions: sourcePartitions, configEntries }],
+        });
+        this.logger.info(
+          { datacenter: p.destinationDc, topic: p.targetTopic, partitions: sourcePartitions, configEntries },
+          "target topic created",
+        );
+      } catch (err) {
+        // Another pipeline (merge) or replicator may have created it meanwhile.
+        if (!/already exists/i.test(errorText(err))) throw err;
+      }
+    }
+    let [targetMeta] = (await dst.admin.fetchTopicMetadata({ topics: [p.targetTopic] })).topics;
+    let targetPartitions = targetMeta?.partitions.length ?? 0;
+    if (targetPartitions < sourcePartitions && p.model !== "merge" && !this.isLeader) {
+      throw new ReplicatorError(
+        "WAITING_FOR_LEADER",
+        `target ${p.targetTopic} partitions are added by the leader`,
+        {
+          retriable: true,
+        },
+      );
+    }
+    if (targetPartitions < sourcePartitions && p.model !== "merge") {
+      await dst.admin.createPartitions({
+        topicPartitions: [{ topic: p.targetTopic, count: sourcePartitions }],
+      });
+      this.logger.info(
+        { topic: p.targetTopic, from: targetPartitions, to: sourcePartitions },
+        "target partitions added",
+      );
+      [targetMeta] = (await dst.admin.fetchTopicMetadata({ topics: [p.targetTopic] })).topics;
+      targetPartitions = targetMeta?.partitions.length ?? 0;
+    }
+    const targetConfig = await dst.admin.describeConfigs({
+      resources: [
+        { type: ConfigResourceTypes.TOPIC, name: p.targetTopic, configNames: ["max.message.bytes"] },
+      ],
+      includeSynonyms: false,
+    });
+    const maxMessageBytes = Number(
+      targetConfig.resources[0]?.configEntries.find((e) => e.configName === "max.message.bytes")
+        ?.configValue ?? DEFAULT_MAX_MESSAGE_BYTES,
+    );
+    return { source: sourcePartitions, target: targetPartitions, maxMessageBytes };
+  }
+
+  private async startPipeline(p: Pipeline): Promise<void> {
+    const groupId = `${OWN_TOPIC_PREFIX}${this.config.replicator.id}.${p.sourceDc}.${p.sourceTopic}.${p.destinationDc}`;
+    const run: PipelineRun = {
+      pipeline: p,
+      policy: policyFor(this.config, p.naming),
+      groupId,
+      state: "starting",
+      sourcePartitions: 0,
+      targetPartitions: 0,
+      maxBatchBytes: 0,
+      partitions: new Map(),
+      assigned: [],
+      transactional: false,
+      records: 0,
+      bytes: 0,
+      skipped: 0,
+      startedAt: Date.now(),
+    };
+    this.runs.set(p.id, run);
+    const log = this.logger.child({ pipeline: p.id });
+    try {
+      const sizes = await this.ensureTarget(p);
+      run.sourcePartitions = sizes.source;
+      run.targetPartitions = sizes.target;
+      const limit = Math.min(sizes.maxMessageBytes, this.config.replicator.maxRecordBytes ?? Infinity);
+      run.maxBatchBytes = limit - BATCH_OVERHEAD;
+      const exactlyOnce = this.config.replicator.delivery === "exactly-once";
+      const dst = this.dc(p.destinationDc);
+      // Exactly-once: source positions live in the destination cluster (group `groupId` there), written in
+      // the same transaction as the records (MirrorMaker 2's exactly-once design). A restarted pipeline
+      // fences the previous producer (same transactional id) and resumes from those positions.
+      const producer = dst.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 5000 },
+        ...(exactlyOnce ? { transactionalId: groupId, transactionTimeout: 30_000 } : {}),
+      });
+      run.producer = producer;
+      run.transactional = exactlyOnce;
+      await producer.connect();
+      if (exactlyOnce) {
+        const committed = await dst.admin.fetchOffsets({ groupId, topics: [p.sourceTopic] });
+        run.eosStart = new Map();
+        for (const t of committed)
+          for (const part of t.partitions)
+            if (part.offset !== "-1" && part.offset !== "")
+              run.eosStart.set(part.partition, BigInt(part.offset));
+      }
+      const consumer = this.dc(p.sourceDc).kafka.consumer({
+        groupId,
+        sessionTimeout: this.config.replicator.sessionTimeoutMs,
+        rebalanceTimeout: this.config.replicator.sessionTimeoutMs,
+        heartbeatInterval: 1000,
+        maxWaitTimeInMs: 200,
+        allowAutoTopicCreation: false,
+        retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5000 },
+      });
+      run.consumer = consumer;
+      consumer.on(consumer.events.GROUP_JOIN, (event) => {
+        run.assigned = [...(event.payload.memberAssignment[p.sourceTopic] ?? [])].sort((a, b) => a - b);
+        log.info({ assigned: run.assigned }, "partitions assigned");
+      });
+      consumer.on(consumer.events.CRASH, (event) => {
+        const restart = (event.payload as { restart?: boolean }).restart;
+        this.metrics.errors.inc({ kind: "consumer" });
+        log.error({ err: errorText(event.payload.error), restart }, "pipeline consumer crashed");
+        if (!restart) {
+          run.state = "failed";
+          run.error = errorText(event.payload.error);
+        }
+      });
+      await consumer.connect();
+      await consumer.subscribe({ topics: [p.sourceTopic], fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        eachBatch: (payload) =>
+          this.replicateBatch(run, payload).catch((err: unknown) => {
+            this.metrics.errors.inc({ kind: "replicate" });
+            log.warn({ err: errorText(err) }, "batch not replicated (not committed; will be retried)");
+            if (err instanceof ReplicatorError && err.code === "NOT_ACKNOWLEDGED") {
+              // Restart the pipeline (new producer, fresh metadata) in the next discovery round.
+              run.state = "failed";
+              run.error = err.message;
+            }
+            throw err;
+          }),
+      });
+      for (const [partition, offset] of run.eosStart ?? []) {
+        consumer.seek({ topic: p.sourceTopic, partition, offset: offset.toString() });
+      }
+      if (run.state === "stopping") {
+        // Stopped while starting: undo what this start did.
+        await consumer.disconnect().catch(() => undefined);
+        await producer.disconnect().catch(() => undefined);
+        return;
+      }
+      if (run.state === "starting") run.state = "running";
+      log.info(
+        {
+          groupId,
+          sourcePartitions: sizes.source,
+          targetPartitions: sizes.target,
+          maxMessageBytes: sizes.maxMessageBytes,
+        },
+        "pipeline started",
+      );
+    } catch (err) {
+      if (
+        err instanceof ReplicatorError &&
+        err.code === "WAITING_FOR_LEADER" &&
+        !run.consumer &&
+        !run.producer
+      ) {
+        // Not an error: the leader creates the target; the next round tries again.
+        log.debug({ err: errorText(err) }, "pipeline waits for the leader");
+        if (this.runs.get(p.id) === run) this.runs.delete(p.id);
+        return;
+      }
+      this.metrics.errors.inc({ kind: "pipeline-start" });
+      log.warn({ err: errorText(err) }, "pipeline failed to start; retrying next round");
+      run.state = "failed";
+      run.error = errorText(err);
+    }
+  }
+
+  private async stopPipeline(run: PipelineRun, reason: string): Promise<void> {
+    if (run.state === "stopping") return;
+    run.state = "stopping";
+    try {
+      await run.consumer?.disconnect();
+      await run.producer?.disconnect();
+    } catch (err) {
+      this.logger.warn({ pipeline: run.pipeline.id, err: errorText(err) }, "pipeline disconnect failed");
+    }
+    if (this.runs.get(run.pipeline.id) === run) this.runs.delete(run.pipeline.id);
+    for (const partition of run.partitions.keys()) {
+      this.metrics.lag.remove({ pipeline: run.pipeline.id, partition: String(partition) });
+    }
+    this.logger.info({ pipeline: run.pipeline.id, reason }, "pipeline stopped");
+  }
+
+  /** Copies one fetched batch (one source partition) to the destination, then commits. */
+  private async replicateBatch(run: PipelineRun, payload: EachBatchPayload): Promise<void> {
+    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
+    const p = run.pipeline;
+    const producer = run.producer;
+    if (!producer) throw new ReplicatorError("NOT_STARTED", `pipeline ${p.id} has no producer`);
+    const targetPartition =
+      batch.partition < run.targetPartitions
+        ? batch.partition
+        : batch.partition % Math.max(1, run.targetPartitions);
+    const labels = { source: p.sourceDc, destination: p.destinationDc, topic: p.sourceTopic };
+
+    let i = 0;
+    const messages = batch.messages;
+    while (i < messages.length) {
+      if (!isRunning() || isStale()) return;
+      // One slice: up to MAX_RECORDS_PER_SEND source records, one send, one commit.
+      const fetched = messages.slice(i, i + MAX_RECORDS_PER_SEND);
+      i += fetched.length;
+      const lastFetched = fetched[fetched.length - 1];
+      if (!lastFetched) break;
+      // Exactly-once: records below the position committed in the destination were already replicated.
+      const start = run.eosStart?.get(batch.partition);
+      const slice = start === undefined ? fetched : fetched.filter((m) => BigInt(m.offset) >= start);
+      if (slice.length === 0) {
+        resolveOffset(lastFetched.offset);
+        continue;
+      }
+      const out: RecordLike[] = [];
+      let bytes = 0;
+      const timestamps: number[] = [];
+      for (const m of slice) {
+        const headers = m.headers as Headers | undefined;
+        const decision = decideRecord(p, run.policy, headers);
+        if (decision !== "send") {
+          run.skipped++;
+          this.metrics.skipped.inc({ ...labels, reason: decision });
+          continue;
+        }
+        const record: RecordLike = {
+          key: m.key,
+          value: m.value,
+          headers: withProvenance(headers, {
+            dc: p.sourceDc,
+            topic: p.sourceTopic,
+            partition: batch.partition,
+            offset: m.offset,
+          }),
+          timestamp: m.timestamp,
+          partition: targetPartition,
+        };
+        const parts = splitRecord(record, run.maxBatchBytes);
+        if (parts.length > 1) this.metrics.chunked.inc({ destination: p.destinationDc });
+        out.push(...parts);
+        bytes += (m.key?.length ?? 0) + (m.value?.length ?? 0);
+        timestamps.push(Number(m.timestamp));
+      }
+      const last = slice[slice.length - 1];
+      if (!last) break;
+      const next = (BigInt(last.offset) + 1n).toString();
+      const position = { topic: batch.topic, partition: batch.partition, offset: next };
+      if (run.transactional) {
+        const txn = await producer.transaction();
+        try {
+          await this.send(txn, p.targetTopic, out, run.maxBatchBytes);
+          await txn.sendOffsets({
+            consumerGroupId: run.groupId,
+            topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }],
+          });
+          await txn.commit();
+        } catch (err) {
+          await txn.abort().catch(() => undefined);
+          throw err;
+        }
+        run.eosStart?.set(batch.partition, BigInt(next));
+        // Best effort, for monitoring and shorter re-reads; the destination holds the authoritative position.
+        await run.consumer?.commitOffsets([position]).catch(() => undefined);
+      } else {
+        await this.send(producer, p.targetTopic, out, run.maxBatchBytes);
+      }
+      const ackAt = Date.now();
+      for (const ts of timestamps)
+        this.metrics.latency.observe({ destination: p.destinationDc }, (ackAt - ts) / 1000);
+      resolveOffset(last.offset);
+      if (!run.transactional) await run.consumer?.commitOffsets([position]);
+      run.records += timestamps.length;
+      run.bytes += bytes;
+      this.metrics.records.inc(labels, timestamps.length);
+      this.metrics.bytes.inc(labels, bytes);
+      const progress = run.partitions.get(batch.partition) ?? {
+        lastOffset: "-1",
+        committed: "0",
+        records: 0,
+      };
+      progress.lastOffset = last.offset;
+      progress.committed = next;
+      progress.records += timestamps.length;
+      run.partitions.set(batch.partition, progress);
+      await heartbeat();
+    }
+  }
+
+  /** Sends records in order, in requests that stay within the destination's batch limit; waits for acks=all. */
+  private async send(
+    producer: Pick<Producer, "send">,
+    topic: string,
+    records: RecordLike[],
+    maxBatchBytes: number,
+  ): Promise<void> {
+    let chunk: Message[] = [];
+    let size = 0;
+    const flush = async () => {
+      if (chunk.length === 0) return;
+      const wanted = new Set(chunk.map((m) => m.partition));
+      const acked = await producer.send({ topic, acks: -1, messages: chunk });
+      // kafkajs drops records for a partition missing from its metadata without an error: never accept that.
+      for (const partition of wanted) {
+        if (!acked.some((a) => a.topicName === topic && a.partition === partition && a.errorCode === 0)) {
+          throw new ReplicatorError(
+            "NOT_ACKNOWLEDGED",
+            `${topic}[${partition}]: no acknowledgement from the destination (stale metadata?)`,
+            { retriable: true },
+          );
+        }
+      }
+      chunk = [];
+      size = 0;
+    };
+    for (const r of records) {
+      const s = recordSize(r);
+      if (size + s > maxBatchBytes) await flush();
+      const message: Message = {
+        key: r.key,
+        value: r.value,
+        headers: r.headers as IHeaders,
+        partition: r.partition,
+      };
+      if (r.timestamp !== undefined) message.timestamp = r.timestamp;
+      chunk.push(message);
+      size += s;
+    }
+    await flush();
+  }
+
+  /** Per-partition lag = source high watermark − next offset to replicate; updates the lag gauge. */
+  private async refreshLag(): Promise<Map<string, Map<number, number>>> {
+    const result = new Map<string, Map<number, number>>();
+    const bySource = new Map<string, PipelineRun[]>();
+    for (const run of this.runs.values()) {
+      const key = `${run.pipeline.sourceDc}\u0000${run.pipeline.sourceTopic}`;
+      bySource.set(key, [...(bySource.get(key) ?? []), run]);
+    }
+    await Promise.all(
+      [...bySource.values()].map(async (runs) => {
+        const first = runs[0];
+        if (!first) return;
+        const dc = this.dcs.get(first.pipeline.sourceDc);
+        if (!dc?.adminConnected || !dc.reachable) return;
+        const offsets = await dc.admin.fetchTopicOffsets(first.pipeline.sourceTopic);
+        for (const run of runs) {
+          const lags = new Map<number, number>();
+          for (const o of offsets) {
+            const committed = run.partitions.get(o.partition)?.committed ?? o.low;
+            const lag = Math.max(0, Number(BigInt(o.high) - BigInt(committed)));
+            lags.set(o.partition, lag);
+            this.metrics.lag.set({ pipeline: run.pipeline.id, partition: String(o.partition) }, lag);
+          }
+          result.set(run.pipeline.id, lags);
+        }
+      }),
+    );
+    return result;
+  }
+
+  /** Whether every datacenter the replicator uses answered its last discovery. */
+  health(): { ok: boolean; datacenters: { name: string; reachable: boolean; error?: string }[] } {
+    const datacenters = [...this.dcs.values()].map((dc) => ({
+      name: dc.config.name,
+      reachable: dc.reachable,
+      ...(dc.lastError !== undefined ? { error: dc.lastError } : {}),
+    }));
+    return { ok: this.running && datacenters.every((d) => d.reachable), datacenters };
+  }
+
+  async status(options: { lag?: boolean } = {}): Promise<ReplicatorStatus> {
+    const lags = options.lag
+      ? await this.refreshLag().catch(() => new Map<string, Map<number, number>>())
+      : new Map();
+    const applications: ReplicatorStatus["applications"] = [];
+    const planned = new Set(
+      [...this.runs.values()].map((r) => `${r.pipeline.sourceDc}\u0000${r.pipeline.sourceTopic}`),
+    );
+    for (const dc of this.dcs.values()) {
+      for (const [topic, partitions] of dc.topics) {
+        if (planned.has(`${dc.config.name}\u0000${topic}`))
+          applications.push({ datacenter: dc.config.name, topic, partitions });
+      }
+    }
+    return {
+      id: this.config.replicator.id,
+      running: this.running,
+      leader: this.isLeader,
+      discovery: {
+        intervalMs: this.config.discovery.intervalMs,
+        rounds: this.rounds,
+        ...(this.lastRoundAt !== undefined ? { lastRoundAt: new Date(this.lastRoundAt).toISOString() } : {}),
+        ...(this.lastRoundMs !== undefined ? { lastRoundMs: this.lastRoundMs } : {}),
+      },
+      datacenters: [...this.dcs.values()].map((dc) => ({
+        name: dc.config.name,
+        reachable: dc.reachable,
+        ...(dc.lastError !== undefined ? { error: dc.lastError } : {}),
+        topics: dc.topics.size,
+      })),
+      applications,
+      pipelines: [...this.runs.values()].map((run) => {
+        const p = run.pipeline;
+        const lag = lags.get(p.id) as Map<number, number> | undefined;
+        const partitions = [...new Set([...run.partitions.keys(), ...(lag?.keys() ?? [])])].sort(
+          (a, b) => a - b,
+        );
+        return {
+          id: p.id,
+          model: p.model,
+          ...(p.group !== undefined ? { group: p.group } : {}),
+          source: { datacenter: p.sourceDc, topic: p.sourceTopic, partitions: run.sourcePartitions },
+          destination: {
+            datacenter: p.destinationDc,
+            topic: p.targetTopic,
+            partitions: run.targetPartitions,
+          },
+          state: run.state,
+          ...(run.error !== undefined ? { error: run.error } : {}),
+          records: run.records,
+          bytes: run.bytes,
+          skipped: run.skipped,
+          assigned: run.assigned,
+          partitions: partitions.map((partition) => {
+            const progress = run.partitions.get(partition);
+            const l = lag?.get(partition);
+            return {
+              partition,
+              lastReplicatedOffset: progress?.lastOffset ?? "-1",
+              committedOffset: progress?.committed ?? "0",
+              ...(l !== undefined ? { lag: l } : {}),
+            };
+          }),
+        };
+      }),
+    };
+  }
+
+  /** Test and tooling helper: resolves when the pipeline with this id is running. */
+  async waitForPipeline(id: string, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.runs.get(id)?.state === "running") return;
+      await sleep(100);
+    }
+    throw new ReplicatorError("TIMEOUT", `pipeline ${id} not running after ${timeoutMs} ms`);
+  }
+}

@@ -1,0 +1,239 @@
+/**
+ * The replicator CLI as a separate process: --help, a bad configuration, and SIGKILL mid-stream
+ * (several times) without losing a record; SIGTERM ends it cleanly.
+ */
+import { expect } from "chai";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { getKafka, randomTopic } from "../fixtures/infra.js";
+import { ROOT } from "../support/procs.js";
+import { collect, createTopic, produce, stopCollectors, waitFor } from "./helpers.js";
+
+const children: ChildProcess[] = [];
+
+function runCli(args: string[]): ChildProcess & { output: { stdout: string; stderr: string } } {
+  const child = spawn(process.execPath, ["--import", "tsx", "replicator/cli.ts", ...args], {
+    cwd: ROOT,
+    env: { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  }) as ChildProcess & { output: { stdout: string; stderr: string } };
+  child.output = { stdout: "", stderr: "" };
+  child.stdout?.on("data", (d: Buffer) => (child.output.stdout += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (child.output.stderr += d.toString()));
+  children.push(child);
+  return child;
+}
+
+function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  }
+  return new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+}
+
+/** Resolves when the replicator logged that it runs (its first discovery round is done). */
+function running(child: ChildProcess & { output: { stdout: string } }, timeoutMs = 30_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (child.output.stdout.includes('"msg":"replicator running"')) {
+        done();
+        resolve();
+      }
+    };
+    const onExit = () => {
+      done();
+      reject(new Error(`replicator exited before running: ${child.output.stdout}`));
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error("replicator did not start"));
+    }, timeoutMs);
+    const done = () => {
+      clearTimeout(timer);
+      child.stdout?.off("data", check);
+      child.off("exit", onExit);
+    };
+    // A listener only: reading stays with runCli's collector, so the child's stdout never backs up.
+    child.stdout?.on("data", check);
+    child.once("exit", onExit);
+    check();
+  });
+}
+
+describe("replicator CLI", function () {
+  this.timeout(120_000);
+  let dir: string;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "lp-replicator-"));
+  });
+
+  afterEach(async () => {
+    for (const child of children.splice(0)) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGKILL");
+        await exitOf(child);
+      }
+    }
+    await stopCollectors();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("--help prints usage and exits 0", async () => {
+    const child = runCli(["--help"]);
+    expect((await exitOf(child)).code).to.equal(0);
+    expect(child.output.stdout).to.contain("Usage: replicator --config <file>");
+    expect(child.output.stdout).to.contain("/metrics");
+  });
+
+  it("refuses to start on an invalid configuration, naming the field", async () => {
+    const file = join(dir, "bad.yaml");
+    writeFileSync(
+      file,
+      [
+        "datacenters:",
+        "  - { name: dc1, brokers: ['127.0.0.1:1'] }",
+        "  - { name: dc2, brokers: ['127.0.0.1:2'] }",
+        "replication:",
+        "  - { model: full, sources: [dc1], destinations: [dc2, dc9] }",
+      ].join("\n"),
+    );
+    const child = runCli(["--config", file]);
+    expect((await exitOf(child)).code).to.equal(2);
+    expect(child.output.stderr).to.contain("replication[0].destinations[1]: unknown datacenter 'dc9'");
+    const missing = runCli([]);
+    expect((await exitOf(missing)).code).to.equal(2);
+    expect(missing.output.stderr).to.contain("missing --config");
+  });
+
+  it("applies a changed configuration file without a restart and ignores an invalid one", async () => {
+    const set = await getKafka();
+    const topic = randomTopic("watch");
+    await createTopic("dc1", topic, 1);
+    await produce("dc1", topic, [{ value: "w" }]);
+    const file = join(dir, "replicator.yaml");
+    const write = (destinations: string[]) =>
+      writeFileSync(
+        file,
+        JSON.stringify({
+          replicator: { id: randomTopic("w") },
+          datacenters: set.clusters.map((c) => ({ name: c.name, brokers: c.brokers })),
+          discovery: { intervalMs: 500, include: [topic] },
+          replication: [{ model: "full", sources: ["dc1"], destinations }],
+        }),
+      );
+    write(["dc2"]);
+    const child = runCli(["--config", file]);
+    await running(child);
+    await (await collect("dc2", topic)).waitForCount(1, 30_000);
+    write(["dc2", "dc3"]);
+    const got = await (await collect("dc3", topic)).waitForCount(1, 30_000);
+    expect(got[0]?.value?.toString()).to.equal("w");
+    writeFileSync(file, "replication: [{ model: full, sources: [dc1], destinations: [dc9] }]\n");
+    await waitFor(
+      () => child.output.stdout.includes("configuration change rejected"),
+      15_000,
+      "rejection logged",
+    );
+    expect(child.output.stdout).to.contain("datacenters: Required");
+    expect(child.exitCode).to.equal(null);
+    child.kill("SIGTERM");
+    expect((await exitOf(child)).code).to.equal(0);
+  });
+
+  async function killMidStream(
+    delivery: "at-least-once" | "exactly-once",
+  ): Promise<{ values: string[]; produced: number }> {
+    const set = await getKafka();
+    const topic = randomTopic("kill");
+    await createTopic("dc1", topic, 2);
+    const file = join(dir, "replicator.json");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        replicator: { id: randomTopic("r"), delivery },
+        datacenters: set.clusters.map((c) => ({ name: c.name, brokers: c.brokers })),
+        discovery: { intervalMs: 500, include: [topic] },
+        replication: [{ model: "full", sources: ["dc1"], destinations: ["dc2"] }],
+      }),
+    );
+    // The producer runs until the last restart is done, so every kill happens mid-stream.
+    const perSend = 100;
+    let produced = 0;
+    let producerDone = false;
+    const producing = (async () => {
+      while (!producerDone) {
+        const i = produced;
+        await produce(
+          "dc1",
+          topic,
+          Array.from({ length: perSend }, (_, j) => ({ key: `k${(i + j) % 13}`, value: `v${i + j}` })),
+        );
+        produced = i + perSend;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    })();
+
+    let child = runCli(["--config", file]);
+    await running(child);
+    // read_committed: records of aborted (killed) transactions are not seen.
+    const out = await collect("dc2", topic);
+    for (let kill = 1; kill <= 2; kill++) {
+      const seen = out.records.length;
+      await waitFor(
+        () => out.records.length > seen + 100,
+        60_000,
+        `replication progress before kill ${kill}`,
+      );
+      child.kill("SIGKILL");
+      const exit = await exitOf(child);
+      expect(exit.signal).to.equal("SIGKILL");
+      console.log(
+        `      ${delivery} kill ${kill}: SIGKILL with ${out.records.length} records in dc2, ${produced} produced`,
+      );
+      child = runCli(["--config", file]);
+      await running(child);
+    }
+    const seen = out.records.length;
+    await waitFor(
+      () => out.records.length > seen + 100,
+      60_000,
+      "replication progress after the last restart",
+    );
+    producerDone = true;
+    await producing;
+    const total = produced;
+    const want = Array.from({ length: total }, (_, i) => `v${i}`);
+    await waitFor(
+      () => {
+        const have = new Set(out.records.map((r) => r.value?.toString()));
+        return want.every((v) => have.has(v));
+      },
+      60_000,
+      "every produced record in dc2",
+    );
+    // Give late duplicates, if any, the time to show.
+    await new Promise((r) => setTimeout(r, 1500));
+    const values = out.records.map((r) => r.value?.toString() ?? "");
+    console.log(
+      `      ${delivery}: ${total} produced, ${values.length} received in dc2, ${values.length - new Set(values).size} duplicates`,
+    );
+    child.kill("SIGTERM");
+    const exit = await exitOf(child);
+    expect(exit.code).to.equal(0);
+    expect(child.output.stdout).to.contain('"msg":"replicator stopped"');
+    expect(new Set(values)).to.deep.equal(new Set(want));
+    return { values, produced: total };
+  }
+
+  it("at-least-once: SIGKILL mid-stream twice loses no record; SIGTERM exits cleanly", async () => {
+    await killMidStream("at-least-once");
+  });
+
+  it("exactly-once: SIGKILL mid-stream twice neither loses nor duplicates a record (read_committed)", async () => {
+    const { values, produced } = await killMidStream("exactly-once");
+    expect(values).to.have.length(produced);
+  });
+});
