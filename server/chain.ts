@@ -46,6 +46,8 @@ export interface ChainHealth {
 
 /** The signer key from the environment or a keystore file; never logged. */
 export async function loadSignerKey(chain: ResolvedChain, env: NodeJS.ProcessEnv): Promise<string> {
+  if (!chain.signer)
+    throw new AppError("CONFIG_INVALID", `chain ${chain.name} has no signer`, { field: "signer" });
   if ("env" in chain.signer) {
     const key = env[chain.signer.env];
     if (!key)

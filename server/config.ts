@@ -37,7 +37,8 @@ const chainSchema = z
     rpcUrl: z.string().url(),
     /** The license contract; taken from the deployments file when omitted. */
     contract: address.optional(),
-    signer: signerSchema,
+    /** Required in `primary` mode; a read-only replica signs nothing. */
+    signer: signerSchema.optional(),
     weight: z.number().int().min(0).max(1000).default(1),
     confirmations: z.number().int().min(1).max(64).default(1),
     enabled: z.boolean().default(true),
@@ -67,8 +68,53 @@ const apiKeySchema = z
   })
   .strict();
 
+const brokers = z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, "host:port")).min(1);
+const topicName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, "a Kafka topic name");
+
+/** License lifecycle events: an outbox in the database, published to a Kafka topic of this datacenter. */
+const eventsSchema = z
+  .object({
+    brokers,
+    topic: topicName.default("licensing.events"),
+    /** The datacenter of this service (carried in every event as `origin`). */
+    datacenter: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "lowercase letters, digits and dashes"),
+    /** Partitions when the topic has to be created. */
+    partitions: z.number().int().min(1).max(1000).default(3),
+    /** Replication factor when the topic has to be created; the broker's default when omitted. */
+    replicationFactor: z.number().int().min(1).max(10).optional(),
+    /** Events per produce request. */
+    batchSize: z.number().int().min(1).max(5000).default(500),
+    /** Idle poll of the outbox (new events also wake the publisher at once). */
+    pollMs: z.number().int().min(10).max(60_000).default(500),
+    /** Backoff while Kafka is unreachable: doubles from `initialMs` up to `maxMs`. */
+    retry: z
+      .object({
+        initialMs: z.number().int().min(10).default(200),
+        maxMs: z.number().int().min(10).default(10_000),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+/** Read-only replica: consumes the events stream of its own datacenter's Kafka into its own database. */
+const replicaSchema = z
+  .object({
+    brokers,
+    /** Local and replicated (`<origin>.<topic>`) event topics; missing ones are subscribed once they exist. */
+    topics: z.array(topicName).min(1),
+    groupId: z.string().min(1).max(200),
+    /** How often missing topics are looked for. */
+    topicCheckMs: z.number().int().min(100).max(600_000).default(5000),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
+    /** `primary` issues licenses; `replica` only serves reads from the replicated events stream. */
+    mode: z.enum(["primary", "replica"]).default("primary"),
+    events: eventsSchema.optional(),
+    replica: replicaSchema.optional(),
     server: z
       .object({
         host: z.literal("127.0.0.1").default("127.0.0.1"),
@@ -126,6 +172,23 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    if (config.mode === "replica") {
+      if (!config.replica)
+        ctx.addIssue({ code: "custom", path: ["replica"], message: "required in replica mode" });
+      if (config.events)
+        ctx.addIssue({ code: "custom", path: ["events"], message: "a replica publishes no events" });
+    } else {
+      if (config.replica)
+        ctx.addIssue({ code: "custom", path: ["replica"], message: 'only allowed with mode "replica"' });
+      config.chains.forEach((chain, i) => {
+        if (!chain.signer)
+          ctx.addIssue({
+            code: "custom",
+            path: ["chains", i, "signer"],
+            message: "required in primary mode",
+          });
+      });
+    }
     const ids = new Set<number>();
     config.chains.forEach((chain, i) => {
       if (ids.has(chain.chainId)) {
@@ -165,6 +228,8 @@ export type Config = z.infer<typeof configSchema>;
 export type ChainConfig = z.infer<typeof chainSchema>;
 export type ProductConfig = z.infer<typeof productSchema>;
 export type ApiKeyConfig = z.infer<typeof apiKeySchema>;
+export type EventsConfig = z.infer<typeof eventsSchema>;
+export type ReplicaConfig = z.infer<typeof replicaSchema>;
 
 /** `chains.1.rpcUrl` style path of a zod issue. */
 export function fieldPath(issuePath: readonly (string | number)[]): string {

@@ -28,6 +28,12 @@ export const ERROR_CATALOGUE = {
     description: "The API key is valid but lacks the scope, or the license belongs to another client.",
   },
   NOT_FOUND: { httpStatus: 404, retriable: false, description: "No such license, product or route." },
+  READ_ONLY_REPLICA: {
+    httpStatus: 405,
+    retriable: false,
+    description:
+      "This instance is a read-only replica; send writes to the primary of the license's datacenter.",
+  },
   IDEMPOTENCY_CONFLICT: {
     httpStatus: 409,
     retriable: false,

@@ -1,12 +1,19 @@
-/** Wires config → chains, store, service, app; `listen` binds 127.0.0.1 only. */
+/**
+ * Wires config → chains, store, service, app (and the events publisher, or in replica mode the events
+ * consumer); `listen` binds 127.0.0.1 only.
+ */
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import express from "express";
 import pino, { type Logger } from "pino";
 import { createApp } from "./app.js";
 import { ApiKeys, RateLimiter } from "./auth.js";
 import { ChainClient, loadSignerKey } from "./chain.js";
 import type { Config, ResolvedChain } from "./config.js";
+import { AppError, errorBody } from "./errors.js";
 import { createMetrics } from "./metrics.js";
+import { EventPublisher } from "./publisher.js";
+import { ReadOnlyChainClient, ReplicaConsumer } from "./replica.js";
 import { LicenseService } from "./service.js";
 import { SqliteStore } from "./store.js";
 
@@ -14,6 +21,10 @@ export interface Runtime {
   service: LicenseService;
   app: ReturnType<typeof createApp>;
   store: SqliteStore;
+  /** Present when `events` is configured (primary mode). */
+  publisher?: EventPublisher;
+  /** Present in replica mode. */
+  replica?: ReplicaConsumer;
   stop(): Promise<void>;
 }
 
@@ -29,13 +40,32 @@ export async function buildRuntime(
       redact: ["*.privateKey", "*.apiKey", "req.headers.authorization"],
     });
   const env = options.env ?? process.env;
+  const readOnly = config.mode === "replica";
   const clients: ChainClient[] = [];
-  for (const chain of chains) clients.push(new ChainClient(chain, await loadSignerKey(chain, env)));
-  const store = new SqliteStore(config.database.path);
+  for (const chain of chains) {
+    clients.push(
+      readOnly ? new ReadOnlyChainClient(chain) : new ChainClient(chain, await loadSignerKey(chain, env)),
+    );
+  }
+  const events = config.events;
+  const contracts = new Map(chains.map((c) => [c.chainId, c.contract]));
+  const store = new SqliteStore(
+    config.database.path,
+    events ? { events: { origin: events.datacenter, contractOf: (id) => contracts.get(id) } } : {},
+  );
   const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? false });
-  const service = new LicenseService(config, clients, store, logger, metrics);
+  const service = new LicenseService(config, clients, store, logger, metrics, { readOnly });
+  // publisher and consumer run in the background: Kafka being down delays events, never the service
+  const publisher = events
+    ? new EventPublisher(store, events, logger.child({ component: "events" }), metrics.registry)
+    : undefined;
+  const replica = config.replica
+    ? new ReplicaConsumer(store, config.replica, logger.child({ component: "replica" }), metrics.registry)
+    : undefined;
   await service.start();
-  const app = createApp({
+  publisher?.start();
+  replica?.start();
+  const api = createApp({
     service,
     apiKeys: new ApiKeys(config.apiKeys),
     rateLimiter: new RateLimiter(config.server.rateLimit.perSecond, config.server.rateLimit.burst),
@@ -43,12 +73,17 @@ export async function buildRuntime(
     metrics,
     bodyLimitBytes: config.server.bodyLimitBytes,
   });
+  const app = readOnly ? readOnlyApp(api) : api;
   return {
     service,
     app,
     store,
+    ...(publisher ? { publisher } : {}),
+    ...(replica ? { replica } : {}),
     async stop() {
+      await replica?.stop();
       await service.stop();
+      await publisher?.stop();
       store.close();
     },
   };
@@ -61,4 +96,19 @@ export function listen(app: Runtime["app"], port: number): Promise<{ server: Ser
       else resolve({ server, port: (server.address() as AddressInfo).port });
     });
   });
+}
+
+/** A replica answers every write under `/v1` with `405 READ_ONLY_REPLICA` (before auth and body checks). */
+function readOnlyApp(api: express.Express): express.Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.use("/v1", (req, res, next) => {
+    if (req.method === "GET" || req.method === "HEAD" || req.method === "OPTIONS") return next();
+    const { status, body } = errorBody(
+      new AppError("READ_ONLY_REPLICA", "this instance is a read-only replica; write to the primary"),
+    );
+    res.set("Allow", "GET, HEAD").status(status).json(body);
+  });
+  app.use(api);
+  return app;
 }

@@ -16,7 +16,8 @@ export function openApiDocument(): Record<string, unknown> {
       version: "1.0.0",
       description:
         "Issues software licenses as ERC-721 NFTs on one of several EVM chains chosen per request. " +
-        "Authenticate with `Authorization: Bearer <api key>` (or `X-API-Key`).",
+        "Authenticate with `Authorization: Bearer <api key>` (or `X-API-Key`). " +
+        "A read-only replica (`mode: replica`) serves the GET routes and answers writes with 405 `READ_ONLY_REPLICA`.",
     },
     servers: [{ url: "/" }],
     security: [{ bearer: [] }],
@@ -38,7 +39,7 @@ export function openApiDocument(): Record<string, unknown> {
           responses: {
             "201": { description: "Confirmed on-chain (when waiting)", ...(json(license) as object) },
             "202": { description: "Accepted", ...(json(license) as object) },
-            ...errors(400, 401, 403, 409, 413, 415, 429, 503),
+            ...errors(400, 401, 403, 405, 409, 413, 415, 429, 503),
           },
         },
         get: {
@@ -86,7 +87,7 @@ export function openApiDocument(): Record<string, unknown> {
             required: ["durationSeconds"],
             properties: { durationSeconds: { type: "integer", minimum: 1 } },
           }),
-          responses: { "200": json(license), ...errors(400, 401, 403, 404, 409, 503) },
+          responses: { "200": json(license), ...errors(400, 401, 403, 404, 405, 409, 503) },
         },
       },
       "/v1/licenses/{id}/revoke": {
@@ -94,7 +95,7 @@ export function openApiDocument(): Record<string, unknown> {
           summary: "Revoke a license (admin)",
           parameters: [idParam],
           requestBody: json({ type: "object", properties: { reason: { type: "string", maxLength: 31 } } }),
-          responses: { "200": json(license), ...errors(400, 401, 403, 404, 409, 503) },
+          responses: { "200": json(license), ...errors(400, 401, 403, 404, 405, 409, 503) },
         },
       },
       "/v1/products": {
@@ -105,7 +106,10 @@ export function openApiDocument(): Record<string, unknown> {
         post: {
           summary: "Create a product (admin)",
           requestBody: json({ $ref: "#/components/schemas/Product" }),
-          responses: { "201": json({ $ref: "#/components/schemas/Product" }), ...errors(400, 401, 403, 409) },
+          responses: {
+            "201": json({ $ref: "#/components/schemas/Product" }),
+            ...errors(400, 401, 403, 405, 409),
+          },
         },
       },
       "/v1/chains": {

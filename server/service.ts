@@ -55,9 +55,11 @@ export class LicenseService {
     readonly store: Store,
     readonly logger: Logger,
     readonly metrics: Metrics,
+    /** A read-only replica: no workers, no failover, every write is `READ_ONLY_REPLICA`. */
+    readonly options: { readOnly?: boolean } = {},
   ) {
     this.clients = new Map(clients.map((c) => [c.chainId, c]));
-    for (const client of clients) {
+    for (const client of options.readOnly ? [] : clients) {
       this.workers.set(
         client.chainId,
         new ChainWorker(
@@ -119,6 +121,7 @@ export class LicenseService {
 
   /** Accepted (unsent) licenses on a down or disabled chain move to their next eligible chain. */
   failover(): void {
+    if (this.options.readOnly) return;
     for (const client of this.clients.values()) {
       if (client.health.healthy && client.config.enabled) continue;
       const stranded = this.store.acceptedFor(client.chainId, 10_000);
@@ -174,7 +177,7 @@ export class LicenseService {
       error: c.health.healthy ? null : (c.health.error ?? null),
       queueDepth: depths.get(c.chainId) ?? 0,
       issued: issued.get(c.chainId) ?? 0,
-      signer: c.wallet.address,
+      signer: this.options.readOnly ? null : c.wallet.address,
       signerBalanceWei: c.health.signerBalanceWei?.toString() ?? null,
       feePerGasWei: c.health.feePerGasWei?.toString() ?? null,
     }));
@@ -185,6 +188,7 @@ export class LicenseService {
   }
 
   addProduct(product: Product): Product {
+    this.writable();
     for (const [i, id] of (product.chains ?? []).entries()) {
       if (!this.clients.has(id))
         throw new AppError("VALIDATION_FAILED", `unknown chain id ${id}`, { field: `chains.${i}` });
@@ -200,6 +204,7 @@ export class LicenseService {
     input: IssueInput,
     idempotencyKey?: string,
   ): { license: LicenseRecord; created: boolean } {
+    this.writable();
     const product = this.store.getProduct(input.productId);
     if (!product)
       throw new AppError("VALIDATION_FAILED", `unknown product ${input.productId}`, { field: "productId" });
@@ -399,6 +404,7 @@ export class LicenseService {
   }
 
   async revoke(client: Client, id: string, reason: string): Promise<LicenseRecord> {
+    this.writable();
     const license = this.confirmedOrThrow(client, id);
     if (license.revoked) return license;
     const data = LICENSE_INTERFACE.encodeFunctionData("revoke", [
@@ -411,6 +417,7 @@ export class LicenseService {
   }
 
   async renew(client: Client, id: string, durationSeconds: number): Promise<LicenseRecord> {
+    this.writable();
     const license = this.confirmedOrThrow(client, id);
     if (license.revoked) throw new AppError("INVALID_STATE", `license ${id} is revoked`);
     if (license.expiresAt === 0) throw new AppError("INVALID_STATE", `license ${id} is perpetual`);
@@ -425,6 +432,11 @@ export class LicenseService {
     };
     this.store.setExpiry(id, Number(record.expiresAt));
     return this.store.getLicense(id)!;
+  }
+
+  private writable(): void {
+    if (this.options.readOnly)
+      throw new AppError("READ_ONLY_REPLICA", "this instance is a read-only replica; write to the primary");
   }
 
   private async sendAction(chainId: number, data: string): Promise<void> {

@@ -3,7 +3,9 @@
  * `status`), idempotency keys, products, and the outbox of signed-but-unconfirmed batch transactions.
  * The embedded implementation uses `node:sqlite` (WAL), so a crashed process loses nothing it reported.
  */
+import { randomUUID } from "node:crypto";
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
+import { isNewer, outboxPayload, type LicenseEvent, type LicenseEventType } from "./events.js";
 
 export type LicenseStatus = "accepted" | "submitted" | "confirmed" | "failed";
 
@@ -84,6 +86,20 @@ export interface Product {
 export type InsertResult =
   { created: true; license: LicenseRecord } | { created: false; license: LicenseRecord; sameBody: boolean };
 
+/** An outbox row: a lifecycle event committed with its state change, not yet acknowledged by Kafka. */
+export interface OutboxEvent {
+  seq: number;
+  licenseId: string;
+  event: LicenseEvent;
+}
+
+export type ApplyResult = "applied" | "duplicate" | "stale";
+
+export interface StoreOptions {
+  /** Record lifecycle events in the outbox (same transaction as each change). */
+  events?: { origin: string; contractOf(chainId: number): string | undefined };
+}
+
 export interface Store {
   /** Inserts the license, or returns the one already stored under (clientId, idempotencyKey). */
   insertLicense(license: NewLicense, idempotency?: { key: string; bodyHash: string }): InsertResult;
@@ -114,6 +130,16 @@ export interface Store {
   products(): Product[];
   getProduct(id: number): Product | undefined;
   addProduct(product: Product): boolean;
+  /** Unpublished events, oldest first. */
+  unpublishedEvents(limit: number): OutboxEvent[];
+  /** Marks events published (after the broker acknowledged them). */
+  markPublished(seqs: number[]): void;
+  /** Number of unpublished events. */
+  eventBacklog(): number;
+  /** Replica: applies a replicated event (once per event id; a newer change per license wins). */
+  applyEvent(event: LicenseEvent): ApplyResult;
+  /** Replica: number of distinct events applied so far. */
+  appliedEventCount(): number;
   close(): void;
 }
 
@@ -169,6 +195,29 @@ CREATE TABLE IF NOT EXISTS batches (
   created_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS batches_open ON batches (chain_id, status);
+-- outbox of lifecycle events: written in the transaction of the change, published afterwards
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  license_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  published_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS events_unpublished ON events (seq) WHERE published_at IS NULL;
+-- replica: event ids applied (de-duplication) and the newest change applied per license
+CREATE TABLE IF NOT EXISTS applied_events (
+  event_id TEXT PRIMARY KEY,
+  license_id TEXT NOT NULL,
+  applied_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS replica_versions (
+  license_id TEXT PRIMARY KEY,
+  origin TEXT NOT NULL,
+  sequence INTEGER NOT NULL,
+  occurred_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS products (
   id INTEGER PRIMARY KEY,
   name TEXT NOT NULL,
@@ -222,7 +271,10 @@ function toLicense(row: Record<string, unknown>): LicenseRecord {
 export class SqliteStore implements Store {
   private readonly db: DatabaseSync;
 
-  constructor(file: string) {
+  constructor(
+    file: string,
+    private readonly options: StoreOptions = {},
+  ) {
     this.db = new DatabaseSync(file);
     this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
     this.db.exec(SCHEMA);
@@ -238,6 +290,18 @@ export class SqliteStore implements Store {
       this.db.exec("ROLLBACK");
       throw error;
     }
+  }
+
+  /** Writes the event of a change to the outbox; called inside the change's transaction. */
+  private emit(type: LicenseEventType, licenseId: string): void {
+    const events = this.options.events;
+    if (!events) return;
+    const license = this.getLicense(licenseId)!;
+    const id = randomUUID();
+    const payload = outboxPayload(id, type, events.origin, license, events.contractOf(license.chainId));
+    this.db
+      .prepare("INSERT INTO events (id, license_id, type, payload, created_at) VALUES (?, ?, ?, ?, ?)")
+      .run(id, licenseId, type, JSON.stringify(payload), Date.now());
   }
 
   insertLicense(license: NewLicense, idempotency?: { key: string; bodyHash: string }): InsertResult {
@@ -283,6 +347,7 @@ export class SqliteStore implements Store {
           .prepare("INSERT INTO idempotency (client_id, key, body_hash, license_id) VALUES (?, ?, ?, ?)")
           .run(license.clientId, idempotency.key, idempotency.bodyHash, license.id);
       }
+      this.emit("requested", license.id);
       return { created: true as const, license: this.getLicense(license.id)! };
     });
   }
@@ -383,8 +448,10 @@ export class SqliteStore implements Store {
         `UPDATE licenses SET status = 'confirmed', token_id = ?, tx_hash = ?, block_number = ?, updated_at = ?
          WHERE id = ? AND batch_id = ? AND status = 'submitted'`,
       );
-      for (const [id, token] of issued)
-        confirm.run(token.tokenId, token.txHash, token.blockNumber, Date.now(), id, batchId);
+      for (const [id, token] of issued) {
+        const changed = confirm.run(token.tokenId, token.txHash, token.blockNumber, Date.now(), id, batchId);
+        if (Number(changed.changes) === 1) this.emit("issued", id);
+      }
       this.db
         .prepare(
           "UPDATE licenses SET status = 'accepted', batch_id = NULL, tx_hash = NULL, updated_at = ? WHERE batch_id = ? AND status = 'submitted'",
@@ -419,27 +486,147 @@ export class SqliteStore implements Store {
       const update = this.db.prepare(
         "UPDATE licenses SET status = 'failed', error_code = ?, error_message = ?, updated_at = ? WHERE id = ? AND status IN ('accepted','submitted')",
       );
-      for (const id of ids) update.run(errorCode, errorMessage, Date.now(), id);
+      for (const id of ids) {
+        if (Number(update.run(errorCode, errorMessage, Date.now(), id).changes) === 1)
+          this.emit("failed", id);
+      }
     });
   }
 
   reassign(id: string, chainId: number, reason: string): boolean {
-    const result = this.db
-      .prepare(
-        "UPDATE licenses SET chain_id = ?, reason = ?, updated_at = ? WHERE id = ? AND status = 'accepted'",
-      )
-      .run(chainId, reason, Date.now(), id);
-    return Number(result.changes) === 1;
+    return this.tx(() => {
+      const result = this.db
+        .prepare(
+          "UPDATE licenses SET chain_id = ?, reason = ?, updated_at = ? WHERE id = ? AND status = 'accepted'",
+        )
+        .run(chainId, reason, Date.now(), id);
+      if (Number(result.changes) !== 1) return false;
+      this.emit("reassigned", id);
+      return true;
+    });
   }
 
   setRevoked(id: string): void {
-    this.db.prepare("UPDATE licenses SET revoked = 1, updated_at = ? WHERE id = ?").run(Date.now(), id);
+    this.tx(() => {
+      const result = this.db
+        .prepare("UPDATE licenses SET revoked = 1, updated_at = ? WHERE id = ? AND revoked = 0")
+        .run(Date.now(), id);
+      if (Number(result.changes) === 1) this.emit("revoked", id);
+    });
   }
 
   setExpiry(id: string, expiresAt: number): void {
-    this.db
-      .prepare("UPDATE licenses SET expires_at = ?, updated_at = ? WHERE id = ?")
-      .run(expiresAt, Date.now(), id);
+    this.tx(() => {
+      const result = this.db
+        .prepare("UPDATE licenses SET expires_at = ?, updated_at = ? WHERE id = ? AND expires_at != ?")
+        .run(expiresAt, Date.now(), id, expiresAt);
+      if (Number(result.changes) === 1) this.emit("renewed", id);
+    });
+  }
+
+  unpublishedEvents(limit: number): OutboxEvent[] {
+    return this.db
+      .prepare("SELECT seq, license_id, payload FROM events WHERE published_at IS NULL ORDER BY seq LIMIT ?")
+      .all(limit)
+      .map((row) => ({
+        seq: Number(row.seq),
+        licenseId: row.license_id as string,
+        event: {
+          ...(JSON.parse(row.payload as string) as Omit<LicenseEvent, "sequence">),
+          sequence: Number(row.seq),
+        },
+      }));
+  }
+
+  markPublished(seqs: number[]): void {
+    if (seqs.length === 0) return;
+    this.tx(() => {
+      const update = this.db.prepare(
+        "UPDATE events SET published_at = ? WHERE seq = ? AND published_at IS NULL",
+      );
+      const now = Date.now();
+      for (const seq of seqs) update.run(now, seq);
+    });
+  }
+
+  eventBacklog(): number {
+    const row = this.db.prepare("SELECT count(*) AS n FROM events WHERE published_at IS NULL").get() as
+      { n: number } | undefined;
+    return Number(row?.n ?? 0);
+  }
+
+  appliedEventCount(): number {
+    const row = this.db.prepare("SELECT count(*) AS n FROM applied_events").get() as
+      { n: number } | undefined;
+    return Number(row?.n ?? 0);
+  }
+
+  applyEvent(event: LicenseEvent): ApplyResult {
+    return this.tx(() => {
+      const seen = this.db.prepare("SELECT 1 FROM applied_events WHERE event_id = ?").get(event.eventId);
+      if (seen) return "duplicate" as const;
+      this.db
+        .prepare("INSERT INTO applied_events (event_id, license_id, applied_at) VALUES (?, ?, ?)")
+        .run(event.eventId, event.licenseId, Date.now());
+      const stored = this.db
+        .prepare("SELECT origin, sequence, occurred_at FROM replica_versions WHERE license_id = ?")
+        .get(event.licenseId) as { origin: string; sequence: number; occurred_at: number } | undefined;
+      const incoming = {
+        origin: event.origin,
+        sequence: event.sequence,
+        occurredAt: Date.parse(event.occurredAt),
+      };
+      const current = stored
+        ? { origin: stored.origin, sequence: Number(stored.sequence), occurredAt: Number(stored.occurred_at) }
+        : undefined;
+      if (!isNewer(incoming, current)) return "stale" as const;
+      const l = event.license;
+      this.db
+        .prepare(
+          `INSERT INTO licenses (id, client_id, product_id, licensee, expires_at, seats, request_ref, terms_hash,
+             chain_id, policy, reason, candidates, status, batch_id, tx_hash, token_id, block_number, error_code,
+             error_message, revoked, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (id) DO UPDATE SET client_id = excluded.client_id, product_id = excluded.product_id,
+             licensee = excluded.licensee, expires_at = excluded.expires_at, seats = excluded.seats,
+             terms_hash = excluded.terms_hash, chain_id = excluded.chain_id, policy = excluded.policy,
+             reason = excluded.reason, candidates = excluded.candidates, status = excluded.status,
+             tx_hash = excluded.tx_hash, token_id = excluded.token_id, block_number = excluded.block_number,
+             error_code = excluded.error_code, error_message = excluded.error_message,
+             revoked = excluded.revoked, updated_at = excluded.updated_at`,
+        )
+        .run(
+          l.id,
+          l.clientId,
+          l.productId,
+          l.licensee,
+          l.expiresAt,
+          l.seats,
+          l.requestRef,
+          l.termsHash,
+          l.chainId,
+          l.policy,
+          l.reason,
+          JSON.stringify(l.candidates),
+          l.status,
+          l.txHash,
+          l.tokenId,
+          l.blockNumber,
+          l.error?.code ?? null,
+          l.error?.message ?? null,
+          l.revoked ? 1 : 0,
+          l.createdAt,
+          l.updatedAt,
+        );
+      this.db
+        .prepare(
+          `INSERT INTO replica_versions (license_id, origin, sequence, occurred_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (license_id) DO UPDATE SET origin = excluded.origin, sequence = excluded.sequence,
+             occurred_at = excluded.occurred_at`,
+        )
+        .run(event.licenseId, incoming.origin, incoming.sequence, incoming.occurredAt);
+      return "applied" as const;
+    });
   }
 
   private countBy(where: string): Map<number, number> {
