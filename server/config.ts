@@ -117,7 +117,11 @@ export const configSchema = z
     replica: replicaSchema.optional(),
     server: z
       .object({
-        host: z.literal("127.0.0.1").default("127.0.0.1"),
+        /** Interface to bind: loopback unless configured otherwise (`0.0.0.0` inside a container). */
+        host: z
+          .string()
+          .regex(/^[0-9a-fA-F.:]+$|^localhost$/, "an IP address or localhost")
+          .default("127.0.0.1"),
         port: z.number().int().min(0).max(65535).default(0),
         bodyLimitBytes: z
           .number()

@@ -89,9 +89,14 @@ export async function buildRuntime(
   };
 }
 
-export function listen(app: Runtime["app"], port: number): Promise<{ server: Server; port: number }> {
+/** Listens on `host` (loopback unless configured otherwise, e.g. `0.0.0.0` inside a container). */
+export function listen(
+  app: Runtime["app"],
+  port: number,
+  host = "127.0.0.1",
+): Promise<{ server: Server; port: number }> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, "127.0.0.1", (error?: Error) => {
+    const server = app.listen(port, host, (error?: Error) => {
       if (error) reject(error);
       else resolve({ server, port: (server.address() as AddressInfo).port });
     });

@@ -10,7 +10,7 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   if (args.includes("--help") || args.includes("-h")) {
     console.log(
-      "usage: server/main.ts [--config <file>] [--port <n>]   (env: LICENSE_CONFIG, PORT, LOG_LEVEL)",
+      "usage: server/main.ts [--config <file>] [--port <n>]   (env: LICENSE_CONFIG, HOST, PORT, LOG_LEVEL)",
     );
     return;
   }
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   const { config, chains } = loadConfigFile(file);
   const runtime = await buildRuntime(config, chains, { defaultMetrics: true });
   const port = Number(at("--port") ?? process.env.PORT ?? config.server.port);
-  const { server, port: bound } = await listen(runtime.app, port);
+  const { server, port: bound } = await listen(runtime.app, port, process.env.HOST ?? config.server.host);
   process.stdout.write(`${JSON.stringify({ ready: true, port: bound })}\n`);
   const shutdown = (): void => {
     server.close();

@@ -120,13 +120,19 @@ describe("docker-compose.yml", function () {
   it("builds the app images from the project Dockerfile: runtime for services, chain for the nodes", function () {
     for (const [name, service] of Object.entries(compose.services)) {
       if (name.startsWith("kafka-")) continue;
-      expect(service.build?.context, name).to.equal(ROOT);
+      expect(path.resolve(service.build?.context ?? ""), name).to.equal(path.resolve(ROOT));
       expect(service.build?.target, name).to.equal(name.startsWith("chain-") ? "chain" : "runtime");
     }
     const dockerfile = readFileSync(path.join(ROOT, "Dockerfile"), "utf8");
     expect(dockerfile).to.match(/^FROM .* AS runtime$/m);
     expect(dockerfile).to.match(/^FROM .* AS chain$/m);
-    expect(dockerfile.trim().split("\n").filter((l) => l.startsWith("FROM ")).at(-1)).to.match(/AS runtime$/);
+    expect(
+      dockerfile
+        .trim()
+        .split("\n")
+        .filter((l) => l.startsWith("FROM "))
+        .at(-1),
+    ).to.match(/AS runtime$/);
     expect(dockerfile).to.match(/^USER node$/m);
   });
 
@@ -145,7 +151,9 @@ describe("docker-compose.yml", function () {
       for (const datacenter of config.datacenters) {
         expect(datacenter.brokers).to.deep.equal([`kafka-${datacenter.name}:9092`]);
         expect(compose.services).to.have.property(`kafka-${datacenter.name}`);
-        expect(service.depends_on?.[`kafka-${datacenter.name}`]).to.deep.equal({ condition: "service_healthy" });
+        expect(service.depends_on?.[`kafka-${datacenter.name}`]).to.deep.equal({
+          condition: "service_healthy",
+        });
       }
     }
   });
@@ -171,15 +179,28 @@ describe("docker-compose.yml", function () {
       expect(portsOf(service).map((p) => p.target)).to.deep.equal([config.server.port]);
       expect(service.healthcheck!.test.join(" ")).to.contain(`:${config.server.port}/healthz`);
       expect(config.deploymentsFile).to.equal("/deployments/compose.json");
+      // The Kafka brokers it publishes to (primary) or reads from (replica) are the compose brokers.
+      const kafkaBrokers = config.mode === "replica" ? config.replica!.brokers : config.events!.brokers;
+      for (const broker of kafkaBrokers) {
+        const host = broker.split(":")[0]!;
+        expect(compose.services, `${name}: ${broker} is a Kafka service`).to.have.property(host);
+        expect(compose.services[host]!.environment?.KAFKA_ADVERTISED_LISTENERS).to.equal(
+          `PLAINTEXT://${broker}`,
+        );
+        expect(service.depends_on?.[host]).to.deep.equal({ condition: "service_healthy" });
+      }
       expect(deployer).to.include("/deployments/compose.json");
       for (const chain of config.chains) {
         const url = new URL(chain.rpcUrl);
-        expect(chainIdByHost.get(url.hostname), `${name}: ${chain.rpcUrl} is a chain service`).to.equal(chain.chainId);
+        expect(chainIdByHost.get(url.hostname), `${name}: ${chain.rpcUrl} is a chain service`).to.equal(
+          chain.chainId,
+        );
         expect(url.port).to.equal("8545");
         expect(deployedTo).to.include(chain.rpcUrl);
         // A signer key the service reads from the environment must be set in the service's environment.
         const signer = (chain as { signer?: { env?: string } }).signer;
-        if (signer?.env) expect(service.environment, `${name} sets ${signer.env}`).to.have.property(signer.env);
+        if (signer?.env)
+          expect(service.environment, `${name} sets ${signer.env}`).to.have.property(signer.env);
       }
     }
   });
