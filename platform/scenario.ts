@@ -160,7 +160,9 @@ export async function runScenario(
             { productId: (index % 2) + 1, licensee: Wallet.createRandom().address },
             { "idempotency-key": randomUUID() },
           );
-          if (status !== 202 && status !== 201) throw new Error(`POST /v1/licenses answered ${status}`);
+          if (status !== 202 && status !== 201) {
+            throw new Error(`POST /v1/licenses answered ${status} ${JSON.stringify(body)}`);
+          }
           licenses[index] = body;
           accepted.update(++done);
         }

@@ -10,7 +10,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { Wallet } from "ethers";
+import { HDNodeWallet, Wallet } from "ethers";
 import { stringify as toYaml } from "yaml";
 import { startChains, type ChainSet } from "../launchers/chains.js";
 import { startKafkaClusters, type KafkaSet } from "../launchers/kafka.js";
@@ -64,8 +64,8 @@ function sha256(text: string): string {
 }
 
 function devWallet(index: number): Wallet {
-  const hd = Wallet.fromPhrase(DEV_MNEMONIC);
-  return new Wallet(hd.deriveChild(index).privateKey);
+  const hd = HDNodeWallet.fromPhrase(DEV_MNEMONIC, undefined, `m/44'/60'/0'/0/${index}`);
+  return new Wallet(hd.privateKey);
 }
 
 async function startService(options: {
@@ -106,10 +106,18 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   let chains: ChainSet | undefined;
   let kafka: KafkaSet | undefined;
   const services: ServiceEndpoint[] = [];
+  const timed = async (what: string, work: Promise<unknown>): Promise<void> => {
+    const started = Date.now();
+    await work;
+    log(`  stopped ${what} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  };
   const stop = async (): Promise<void> => {
     // Applications first (they drain and commit), then the infrastructure under them.
-    await Promise.all(services.map((s) => s.process.stop()));
-    await Promise.all([chains?.stop(), kafka?.stop()]);
+    await Promise.all(services.map((s) => timed(s.name, s.process.stop())));
+    await Promise.all([
+      chains ? timed("chains", chains.stop()) : undefined,
+      kafka ? timed("Kafka datacenters", kafka.stop()) : undefined,
+    ]);
   };
 
   try {
@@ -219,6 +227,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       port: primaryPort,
       env: { LICENSE_SIGNER_KEY: signer.privateKey },
       logDir,
+      healthPath: "/readyz",
     });
     services.push(primary);
 
@@ -250,6 +259,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       args: ["--config", replicaConfig],
       port: replicaPort,
       logDir,
+      healthPath: "/readyz",
     });
     services.push(replica);
 
