@@ -256,15 +256,18 @@ export async function runScenario(
             },
           });
         });
-        await Promise.race([
-          allIssued,
-          new Promise((_, reject) =>
-            setTimeout(
-              () => reject(new Error(`only ${seenIssued.size}/${issuedIds.size} issued events arrived`)),
-              timeoutMs,
-            ),
-          ),
-        ]);
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`only ${seenIssued.size}/${issuedIds.size} issued events arrived`)),
+            timeoutMs,
+          );
+        });
+        try {
+          await Promise.race([allIssued, timedOut]);
+        } finally {
+          clearTimeout(timer);
+        }
       } finally {
         await consumer.disconnect();
       }
