@@ -68,7 +68,7 @@ describe("server: config schema", function () {
     expect(fieldOf(cfg4)).to.equal("policy");
 
     const cfg5 = base();
-    cfg5.server = { host: "0.0.0.0" };
+    cfg5.server = { host: "example.com; rm -rf /" };
     expect(fieldOf(cfg5)).to.equal("server.host");
 
     const cfg6 = base();
