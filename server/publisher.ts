@@ -10,6 +10,7 @@ import type { Logger } from "pino";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { EventsConfig } from "./config.js";
 import type { Store } from "./store.js";
+import { Wakeable } from "./wakeable.js";
 
 export interface PublisherMetrics {
   backlog: Gauge;
@@ -55,7 +56,7 @@ export class EventPublisher {
   private topicReady = false;
   private stopped = true;
   private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
+  private readonly idle = new Wakeable();
   private failures = 0;
   readonly metrics: PublisherMetrics;
 
@@ -85,12 +86,12 @@ export class EventPublisher {
 
   /** Publishes at once instead of at the next poll. */
   notify(): void {
-    this.wake?.();
+    this.idle.wake();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.wake?.();
+    this.idle.wake();
     await this.loop;
     await this.disconnect();
   }
@@ -205,17 +206,6 @@ export class EventPublisher {
   }
 
   private sleep(ms: number): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = () => {
-        this.wake = undefined;
-        done();
-      };
-    });
+    return this.stopped ? Promise.resolve() : this.idle.sleep(ms);
   }
 }

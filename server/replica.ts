@@ -16,6 +16,7 @@ import type { ReplicaConfig, ResolvedChain } from "./config.js";
 import { EventParseError, parseEvent } from "./events.js";
 import { kafkaLogCreator } from "./publisher.js";
 import type { Store } from "./store.js";
+import { Wakeable } from "./wakeable.js";
 
 export class ReadOnlyChainClient extends ChainClient {
   private misses = 0;
@@ -73,7 +74,7 @@ export class ReplicaConsumer {
   private subscribed: string[] = [];
   private stopped = true;
   private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
+  private readonly idle = new Wakeable();
   private crashed = false;
   readonly metrics: ReplicaMetrics;
   /** Counts by result since start (also in the metrics). */
@@ -122,7 +123,7 @@ export class ReplicaConsumer {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.wake?.();
+    this.idle.wake();
     await this.loop;
     await this.disconnect();
   }
@@ -243,17 +244,6 @@ export class ReplicaConsumer {
   }
 
   private sleep(ms: number): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = () => {
-        this.wake = undefined;
-        done();
-      };
-    });
+    return this.stopped ? Promise.resolve() : this.idle.sleep(ms);
   }
 }
