@@ -1,0 +1,197 @@
+/**
+ * Licensing through the project's REST service (`server/main.ts`, docs/server.md): a fresh service per
+ * run on the benchmark's chains, `licenses` POSTs at fixed concurrency; accept latency per request and
+ * licenses/s until the service reports every license confirmed (its `license_confirmed_total`), checked
+ * against the chains afterwards.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Interface } from "ethers";
+import { startManaged, waitUntil, type ManagedProcess } from "../../launchers/process.js";
+import { request, rpcCall } from "../lib/http.js";
+import { percentile } from "../lib/stats.js";
+import type { LicensingRun, Progress } from "./chain.js";
+import { randomLicensee } from "./chain.js";
+import { ACCOUNTS, devKey, type BenchChains } from "./setup.js";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+export const SERVER_MAIN = path.join(ROOT, "server/main.ts");
+
+export interface RestOptions {
+  licenses: number;
+  concurrency: number;
+  /** The service's `batching.maxSize` (licenses per `issueBatch`). */
+  batchSize: number;
+  timeoutSeconds: number;
+  /** Extra Node options for the service process, e.g. `--cpu-prof` to profile it. */
+  serverNodeOptions?: string[];
+}
+
+/** Null when the service can run here, else why not. */
+export function restUnavailable(): string | null {
+  return existsSync(SERVER_MAIN) ? null : `${path.relative(ROOT, SERVER_MAIN)} does not exist`;
+}
+
+/** The service configuration of one run (schema: server/config.ts). */
+export function serviceConfig(bench: BenchChains, dbPath: string, apiKey: string, batchSize: number): object {
+  return {
+    server: { port: 0, rateLimit: { perSecond: 1_000_000, burst: 1_000_000 } },
+    database: { path: dbPath },
+    chains: bench.chains.map((chain) => ({
+      name: `chain-${chain.chainId}`,
+      chainId: chain.chainId,
+      rpcUrl: chain.rpcUrl,
+      contract: chain.address,
+      signer: { env: "BENCH_SIGNER_KEY" },
+    })),
+    products: [{ id: 1, name: "Benchmark" }],
+    policy: "round-robin",
+    batching: { maxSize: batchSize, maxWaitMs: 100 },
+    apiKeys: [
+      {
+        id: "bench",
+        sha256: createHash("sha256").update(apiKey).digest("hex"),
+        scopes: ["licenses:write", "licenses:read"],
+      },
+    ],
+  };
+}
+
+/** Sum of a Prometheus counter over all its label sets. */
+export function counterSum(metrics: string, name: string): number {
+  let sum = 0;
+  for (const line of metrics.split("\n")) {
+    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) {
+      sum += Number(line.slice(line.lastIndexOf(" ") + 1)) || 0;
+    }
+  }
+  return sum;
+}
+
+async function onChainTotal(bench: BenchChains): Promise<number> {
+  const iface = new Interface(bench.artifact.abi);
+  const data = iface.encodeFunctionData("nextTokenId");
+  const ids = await Promise.all(
+    bench.chains.map((c) => rpcCall<string>(c.rpcUrl, "eth_call", [{ to: c.address, data }, "latest"])),
+  );
+  return ids.reduce((sum, id) => sum + Number(BigInt(id)), 0);
+}
+
+export async function runRest(
+  bench: BenchChains,
+  options: RestOptions,
+  progress: Progress,
+): Promise<LicensingRun> {
+  const workDir = await mkdtemp(path.join(tmpdir(), "lp-bench-server-"));
+  const apiKey = randomBytes(16).toString("hex");
+  const configFile = path.join(workDir, "server.json");
+  await writeFile(
+    configFile,
+    JSON.stringify(
+      serviceConfig(bench, path.join(workDir, "licenses.sqlite"), apiKey, options.batchSize),
+      null,
+      2,
+    ),
+  );
+  let server: ManagedProcess | undefined;
+  let failed = false;
+  try {
+    server = startManaged({
+      name: "license-server",
+      command: process.execPath,
+      args: [...(options.serverNodeOptions ?? []), "--import", "tsx", SERVER_MAIN, "--config", configFile],
+      cwd: ROOT,
+      env: { ...process.env, BENCH_SIGNER_KEY: devKey(ACCOUNTS.service), LOG_LEVEL: "warn", NO_COLOR: "1" },
+      logFile: path.join(workDir, "server.log"),
+      graceSeconds: 10,
+    });
+    const proc = server;
+    let port = 0;
+    await waitUntil(
+      async () => {
+        const match = /"ready":true,"port":(\d+)/.exec(proc.tail(200));
+        if (match?.[1]) port = Number(match[1]);
+        return port > 0;
+      },
+      { what: "license server", timeoutMs: 60_000, process: proc },
+    );
+    const base = `http://127.0.0.1:${port}`;
+    const metrics = async (): Promise<{ confirmed: number; failed: number }> => {
+      const reply = await request(`${base}/metrics`);
+      return {
+        confirmed: counterSum(reply.body, "license_confirmed_total"),
+        failed: counterSum(reply.body, "license_failed_total"),
+      };
+    };
+    const before = await metrics();
+    const chainBefore = await onChainTotal(bench);
+    progress(`    REST: ${options.licenses} licenses at concurrency ${options.concurrency} (${base})`);
+    const latencies: number[] = [];
+    let next = 0;
+    const started = performance.now();
+    const worker = async (): Promise<void> => {
+      while (next < options.licenses) {
+        next++;
+        const t = performance.now();
+        const response = await fetch(`${base}/v1/licenses`, {
+          method: "POST",
+          headers: {
+            authorization: `Bearer ${apiKey}`,
+            "content-type": "application/json",
+            "idempotency-key": randomBytes(12).toString("hex"),
+          },
+          body: JSON.stringify({ productId: 1, licensee: randomLicensee() }),
+        });
+        const text = await response.text();
+        if (response.status !== 202 && response.status !== 201) {
+          throw new Error(`POST /v1/licenses: HTTP ${response.status} ${text.slice(0, 300)}`);
+        }
+        latencies.push(performance.now() - t);
+      }
+    };
+    await Promise.all(Array.from({ length: options.concurrency }, worker));
+    const acceptedAt = performance.now();
+    progress(
+      `    REST: all accepted in ${((acceptedAt - started) / 1000).toFixed(2)} s; waiting for confirmations`,
+    );
+    let confirmed = 0;
+    await waitUntil(
+      async () => {
+        const now = await metrics();
+        confirmed = now.confirmed - before.confirmed;
+        if (now.failed > before.failed) throw new Error(`${now.failed - before.failed} licenses failed`);
+        return confirmed >= options.licenses;
+      },
+      {
+        what: "REST licenses confirmed",
+        timeoutMs: options.timeoutSeconds * 1000,
+        intervalMs: 50,
+        process: proc,
+      },
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const onChainIssued = (await onChainTotal(bench)) - chainBefore;
+    progress(`    REST: ${confirmed} confirmed in ${seconds.toFixed(2)} s (${onChainIssued} found on-chain)`);
+    return {
+      licenses: options.licenses,
+      seconds,
+      licensesPerSec: options.licenses / seconds,
+      p50Ms: percentile(latencies, 50),
+      p99Ms: percentile(latencies, 99),
+      onChainIssued,
+      transactions: 0,
+    };
+  } catch (error) {
+    failed = true;
+    if (server) progress(`    REST failed; server log tail:\n${server.tail(15)}`);
+    throw error;
+  } finally {
+    await server?.stop();
+    if (!failed) await rm(workDir, { recursive: true, force: true });
+    else progress(`    server files kept in ${workDir}`);
+  }
+}
