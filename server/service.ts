@@ -3,7 +3,7 @@
  * selects the chain, fails over before send, reads licenses back from the chains, renews and revokes.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { keccak256, toUtf8Bytes, encodeBytes32String } from "ethers";
+import { keccak256, encodeBytes32String } from "ethers";
 import type { Logger } from "pino";
 import { ChainClient, LICENSE_INTERFACE, withTimeout } from "./chain.js";
 import type { Config } from "./config.js";
@@ -146,15 +146,23 @@ export class LicenseService {
     return this.store.queueDepths();
   }
 
+  /**
+   * The chains as the policies see them. Queue depths cost a count over the store, and only some
+   * policies read them: they are counted on the first read of any view's `queueDepth` (one snapshot
+   * for all views of this call), so a policy that never reads them never counts.
+   */
   chainViews(): ChainView[] {
-    const depths = this.queueDepths();
+    let depths: Map<number, number> | undefined;
+    const depthOf = (chainId: number): number => (depths ??= this.queueDepths()).get(chainId) ?? 0;
     return [...this.clients.values()].map((c) => ({
       chainId: c.chainId,
       name: c.config.name,
       enabled: c.config.enabled,
       healthy: c.health.healthy,
       weight: c.config.weight,
-      queueDepth: depths.get(c.chainId) ?? 0,
+      get queueDepth(): number {
+        return depthOf(c.chainId);
+      },
       issueGasPerLicense: c.config.issueGasPerLicense,
       ...(c.health.feePerGasWei === undefined ? {} : { feePerGasWei: c.health.feePerGasWei }),
     }));
@@ -233,8 +241,10 @@ export class LicenseService {
     const duration = input.durationSeconds ?? product.defaultDurationSeconds;
     const expiresAt = duration === 0 ? 0 : Math.floor(Date.now() / 1000) + duration;
     const seats = input.seats ?? 1;
+    // Buffer.from(s, "utf8") gives the bytes of ethers' toUtf8Bytes(s) for well-formed strings (these are:
+    // canonical JSON escapes lone surrogates), without its per-character JavaScript loop.
     const termsHash = keccak256(
-      toUtf8Bytes(
+      Buffer.from(
         canonicalJson({
           id,
           productId: product.id,
@@ -242,6 +252,7 @@ export class LicenseService {
           expiresAt,
           seats,
         }),
+        "utf8",
       ),
     );
     const result = this.store.insertLicense(
@@ -252,7 +263,7 @@ export class LicenseService {
         licensee: input.licensee,
         expiresAt,
         seats,
-        requestRef: keccak256(toUtf8Bytes(`license:${id}`)),
+        requestRef: requestRefOf(id),
         termsHash,
         chainId: selection.chainId,
         policy: selection.policy,
@@ -447,6 +458,11 @@ export class LicenseService {
   ready(): boolean {
     return [...this.clients.values()].some((c) => c.config.enabled && c.health.healthy);
   }
+}
+
+/** The on-chain request reference of a license: keccak256 of the UTF-8 bytes of `license:<id>`. */
+export function requestRefOf(id: string): string {
+  return keccak256(Buffer.from(`license:${id}`, "utf8"));
 }
 
 /** JSON with sorted keys (stable body hashes). */

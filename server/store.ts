@@ -4,7 +4,7 @@
  * The embedded implementation uses `node:sqlite` (WAL), so a crashed process loses nothing it reported.
  */
 import { randomUUID } from "node:crypto";
-import { DatabaseSync, type SQLInputValue } from "node:sqlite";
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import { isNewer, outboxPayload, type LicenseEvent, type LicenseEventType } from "./events.js";
 
 export type LicenseStatus = "accepted" | "submitted" | "confirmed" | "failed";
@@ -280,6 +280,18 @@ export class SqliteStore implements Store {
     this.db.exec(SCHEMA);
   }
 
+  /** Prepared statements by SQL text, prepared once (the store runs a fixed set of statements). */
+  private readonly statements = new Map<string, StatementSync>();
+
+  private prepare(sql: string): StatementSync {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
   private tx<T>(fn: () => T): T {
     this.db.exec("BEGIN IMMEDIATE");
     try {
@@ -299,17 +311,21 @@ export class SqliteStore implements Store {
     const license = this.getLicense(licenseId)!;
     const id = randomUUID();
     const payload = outboxPayload(id, type, events.origin, license, events.contractOf(license.chainId));
-    this.db
-      .prepare("INSERT INTO events (id, license_id, type, payload, created_at) VALUES (?, ?, ?, ?, ?)")
-      .run(id, licenseId, type, JSON.stringify(payload), Date.now());
+    this.prepare("INSERT INTO events (id, license_id, type, payload, created_at) VALUES (?, ?, ?, ?, ?)").run(
+      id,
+      licenseId,
+      type,
+      JSON.stringify(payload),
+      Date.now(),
+    );
   }
 
   insertLicense(license: NewLicense, idempotency?: { key: string; bodyHash: string }): InsertResult {
     return this.tx(() => {
       if (idempotency) {
-        const existing = this.db
-          .prepare("SELECT body_hash, license_id FROM idempotency WHERE client_id = ? AND key = ?")
-          .get(license.clientId, idempotency.key) as { body_hash: string; license_id: string } | undefined;
+        const existing = this.prepare(
+          "SELECT body_hash, license_id FROM idempotency WHERE client_id = ? AND key = ?",
+        ).get(license.clientId, idempotency.key) as { body_hash: string; license_id: string } | undefined;
         if (existing) {
           const stored = this.getLicense(existing.license_id)!;
           return {
@@ -320,32 +336,30 @@ export class SqliteStore implements Store {
         }
       }
       const now = Date.now();
-      this.db
-        .prepare(
-          `INSERT INTO licenses (id, client_id, product_id, licensee, expires_at, seats, request_ref, terms_hash,
+      this.prepare(
+        `INSERT INTO licenses (id, client_id, product_id, licensee, expires_at, seats, request_ref, terms_hash,
              chain_id, policy, reason, candidates, status, created_at, updated_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?)`,
-        )
-        .run(
-          license.id,
-          license.clientId,
-          license.productId,
-          license.licensee,
-          license.expiresAt,
-          license.seats,
-          license.requestRef,
-          license.termsHash,
-          license.chainId,
-          license.policy,
-          license.reason,
-          JSON.stringify(license.candidates),
-          now,
-          now,
-        );
+      ).run(
+        license.id,
+        license.clientId,
+        license.productId,
+        license.licensee,
+        license.expiresAt,
+        license.seats,
+        license.requestRef,
+        license.termsHash,
+        license.chainId,
+        license.policy,
+        license.reason,
+        JSON.stringify(license.candidates),
+        now,
+        now,
+      );
       if (idempotency) {
-        this.db
-          .prepare("INSERT INTO idempotency (client_id, key, body_hash, license_id) VALUES (?, ?, ?, ?)")
-          .run(license.clientId, idempotency.key, idempotency.bodyHash, license.id);
+        this.prepare(
+          "INSERT INTO idempotency (client_id, key, body_hash, license_id) VALUES (?, ?, ?, ?)",
+        ).run(license.clientId, idempotency.key, idempotency.bodyHash, license.id);
       }
       this.emit("requested", license.id);
       return { created: true as const, license: this.getLicense(license.id)! };
@@ -353,14 +367,14 @@ export class SqliteStore implements Store {
   }
 
   findIdempotent(clientId: string, key: string): { bodyHash: string; license: LicenseRecord } | undefined {
-    const row = this.db
-      .prepare("SELECT body_hash, license_id FROM idempotency WHERE client_id = ? AND key = ?")
-      .get(clientId, key) as { body_hash: string; license_id: string } | undefined;
+    const row = this.prepare(
+      "SELECT body_hash, license_id FROM idempotency WHERE client_id = ? AND key = ?",
+    ).get(clientId, key) as { body_hash: string; license_id: string } | undefined;
     return row ? { bodyHash: row.body_hash, license: this.getLicense(row.license_id)! } : undefined;
   }
 
   getLicense(id: string): LicenseRecord | undefined {
-    const row = this.db.prepare("SELECT * FROM licenses WHERE id = ?").get(id);
+    const row = this.prepare("SELECT * FROM licenses WHERE id = ?").get(id);
     return row ? toLicense(row) : undefined;
   }
 
@@ -379,7 +393,7 @@ export class SqliteStore implements Store {
     add("chain_id = ?", filter.chainId);
     add("seq > ?", filter.after);
     const sql = `SELECT * FROM licenses ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq LIMIT ?`;
-    const rows = this.db.prepare(sql).all(...params, filter.limit + 1);
+    const rows = this.prepare(sql).all(...params, filter.limit + 1);
     const page = rows.slice(0, filter.limit);
     const items = page.map(toLicense);
     const last = page.at(-1);
@@ -387,35 +401,34 @@ export class SqliteStore implements Store {
   }
 
   acceptedFor(chainId: number, max: number): LicenseRecord[] {
-    return this.db
-      .prepare("SELECT * FROM licenses WHERE chain_id = ? AND status = 'accepted' ORDER BY seq LIMIT ?")
+    return this.prepare(
+      "SELECT * FROM licenses WHERE chain_id = ? AND status = 'accepted' ORDER BY seq LIMIT ?",
+    )
       .all(chainId, max)
       .map(toLicense);
   }
 
   oldestAcceptedAt(chainId: number): number | undefined {
-    const row = this.db
-      .prepare("SELECT min(created_at) AS t FROM licenses WHERE chain_id = ? AND status = 'accepted'")
-      .get(chainId) as { t: number | null } | undefined;
+    const row = this.prepare(
+      "SELECT min(created_at) AS t FROM licenses WHERE chain_id = ? AND status = 'accepted'",
+    ).get(chainId) as { t: number | null } | undefined;
     return row?.t ?? undefined;
   }
 
   createBatch(batch: Omit<BatchRecord, "status" | "createdAt" | "txHashes">): void {
     this.tx(() => {
-      this.db
-        .prepare(
-          "INSERT INTO batches (id, chain_id, nonce, tx_hash, raw_tx, tx_hashes, status, created_at) VALUES (?, ?, ?, ?, ?, ?, 'sent', ?)",
-        )
-        .run(
-          batch.id,
-          batch.chainId,
-          batch.nonce,
-          batch.txHash,
-          batch.rawTx,
-          JSON.stringify([batch.txHash]),
-          Date.now(),
-        );
-      const update = this.db.prepare(
+      this.prepare(
+        "INSERT INTO batches (id, chain_id, nonce, tx_hash, raw_tx, tx_hashes, status, created_at) VALUES (?, ?, ?, ?, ?, ?, 'sent', ?)",
+      ).run(
+        batch.id,
+        batch.chainId,
+        batch.nonce,
+        batch.txHash,
+        batch.rawTx,
+        JSON.stringify([batch.txHash]),
+        Date.now(),
+      );
+      const update = this.prepare(
         "UPDATE licenses SET status = 'submitted', batch_id = ?, tx_hash = ?, updated_at = ? WHERE id = ? AND chain_id = ? AND status = 'accepted'",
       );
       for (const id of batch.licenseIds) {
@@ -427,24 +440,25 @@ export class SqliteStore implements Store {
 
   recordReplacement(batchId: string, txHash: string, rawTx: string): void {
     this.tx(() => {
-      const row = this.db.prepare("SELECT tx_hashes FROM batches WHERE id = ?").get(batchId) as
+      const row = this.prepare("SELECT tx_hashes FROM batches WHERE id = ?").get(batchId) as
         { tx_hashes: string } | undefined;
       if (!row) throw new Error(`no batch ${batchId}`);
       const hashes = [...(JSON.parse(row.tx_hashes) as string[]), txHash];
-      this.db
-        .prepare("UPDATE batches SET tx_hash = ?, raw_tx = ?, tx_hashes = ? WHERE id = ?")
-        .run(txHash, rawTx, JSON.stringify(hashes), batchId);
-      this.db
-        .prepare(
-          "UPDATE licenses SET tx_hash = ?, updated_at = ? WHERE batch_id = ? AND status = 'submitted'",
-        )
-        .run(txHash, Date.now(), batchId);
+      this.prepare("UPDATE batches SET tx_hash = ?, raw_tx = ?, tx_hashes = ? WHERE id = ?").run(
+        txHash,
+        rawTx,
+        JSON.stringify(hashes),
+        batchId,
+      );
+      this.prepare(
+        "UPDATE licenses SET tx_hash = ?, updated_at = ? WHERE batch_id = ? AND status = 'submitted'",
+      ).run(txHash, Date.now(), batchId);
     });
   }
 
   settleBatch(batchId: string, issued: Map<string, IssuedToken>, status: "done" | "dropped"): void {
     this.tx(() => {
-      const confirm = this.db.prepare(
+      const confirm = this.prepare(
         `UPDATE licenses SET status = 'confirmed', token_id = ?, tx_hash = ?, block_number = ?, updated_at = ?
          WHERE id = ? AND batch_id = ? AND status = 'submitted'`,
       );
@@ -452,19 +466,17 @@ export class SqliteStore implements Store {
         const changed = confirm.run(token.tokenId, token.txHash, token.blockNumber, Date.now(), id, batchId);
         if (Number(changed.changes) === 1) this.emit("issued", id);
       }
-      this.db
-        .prepare(
-          "UPDATE licenses SET status = 'accepted', batch_id = NULL, tx_hash = NULL, updated_at = ? WHERE batch_id = ? AND status = 'submitted'",
-        )
-        .run(Date.now(), batchId);
-      this.db.prepare("UPDATE batches SET status = ? WHERE id = ?").run(status, batchId);
+      this.prepare(
+        "UPDATE licenses SET status = 'accepted', batch_id = NULL, tx_hash = NULL, updated_at = ? WHERE batch_id = ? AND status = 'submitted'",
+      ).run(Date.now(), batchId);
+      this.prepare("UPDATE batches SET status = ? WHERE id = ?").run(status, batchId);
     });
   }
 
   openBatches(chainId: number): BatchRecord[] {
-    const rows = this.db
-      .prepare("SELECT * FROM batches WHERE chain_id = ? AND status = 'sent' ORDER BY nonce")
-      .all(chainId);
+    const rows = this.prepare(
+      "SELECT * FROM batches WHERE chain_id = ? AND status = 'sent' ORDER BY nonce",
+    ).all(chainId);
     return rows.map((row) => ({
       id: row.id as string,
       chainId: Number(row.chain_id),
@@ -474,8 +486,9 @@ export class SqliteStore implements Store {
       txHashes: JSON.parse(row.tx_hashes as string) as string[],
       status: "sent",
       createdAt: Number(row.created_at),
-      licenseIds: this.db
-        .prepare("SELECT id FROM licenses WHERE batch_id = ? AND status = 'submitted' ORDER BY seq")
+      licenseIds: this.prepare(
+        "SELECT id FROM licenses WHERE batch_id = ? AND status = 'submitted' ORDER BY seq",
+      )
         .all(row.id as string)
         .map((r) => r.id as string),
     }));
@@ -483,7 +496,7 @@ export class SqliteStore implements Store {
 
   fail(ids: string[], errorCode: string, errorMessage: string): void {
     this.tx(() => {
-      const update = this.db.prepare(
+      const update = this.prepare(
         "UPDATE licenses SET status = 'failed', error_code = ?, error_message = ?, updated_at = ? WHERE id = ? AND status IN ('accepted','submitted')",
       );
       for (const id of ids) {
@@ -495,11 +508,9 @@ export class SqliteStore implements Store {
 
   reassign(id: string, chainId: number, reason: string): boolean {
     return this.tx(() => {
-      const result = this.db
-        .prepare(
-          "UPDATE licenses SET chain_id = ?, reason = ?, updated_at = ? WHERE id = ? AND status = 'accepted'",
-        )
-        .run(chainId, reason, Date.now(), id);
+      const result = this.prepare(
+        "UPDATE licenses SET chain_id = ?, reason = ?, updated_at = ? WHERE id = ? AND status = 'accepted'",
+      ).run(chainId, reason, Date.now(), id);
       if (Number(result.changes) !== 1) return false;
       this.emit("reassigned", id);
       return true;
@@ -508,25 +519,26 @@ export class SqliteStore implements Store {
 
   setRevoked(id: string): void {
     this.tx(() => {
-      const result = this.db
-        .prepare("UPDATE licenses SET revoked = 1, updated_at = ? WHERE id = ? AND revoked = 0")
-        .run(Date.now(), id);
+      const result = this.prepare(
+        "UPDATE licenses SET revoked = 1, updated_at = ? WHERE id = ? AND revoked = 0",
+      ).run(Date.now(), id);
       if (Number(result.changes) === 1) this.emit("revoked", id);
     });
   }
 
   setExpiry(id: string, expiresAt: number): void {
     this.tx(() => {
-      const result = this.db
-        .prepare("UPDATE licenses SET expires_at = ?, updated_at = ? WHERE id = ? AND expires_at != ?")
-        .run(expiresAt, Date.now(), id, expiresAt);
+      const result = this.prepare(
+        "UPDATE licenses SET expires_at = ?, updated_at = ? WHERE id = ? AND expires_at != ?",
+      ).run(expiresAt, Date.now(), id, expiresAt);
       if (Number(result.changes) === 1) this.emit("renewed", id);
     });
   }
 
   unpublishedEvents(limit: number): OutboxEvent[] {
-    return this.db
-      .prepare("SELECT seq, license_id, payload FROM events WHERE published_at IS NULL ORDER BY seq LIMIT ?")
+    return this.prepare(
+      "SELECT seq, license_id, payload FROM events WHERE published_at IS NULL ORDER BY seq LIMIT ?",
+    )
       .all(limit)
       .map((row) => ({
         seq: Number(row.seq),
@@ -541,7 +553,7 @@ export class SqliteStore implements Store {
   markPublished(seqs: number[]): void {
     if (seqs.length === 0) return;
     this.tx(() => {
-      const update = this.db.prepare(
+      const update = this.prepare(
         "UPDATE events SET published_at = ? WHERE seq = ? AND published_at IS NULL",
       );
       const now = Date.now();
@@ -550,27 +562,28 @@ export class SqliteStore implements Store {
   }
 
   eventBacklog(): number {
-    const row = this.db.prepare("SELECT count(*) AS n FROM events WHERE published_at IS NULL").get() as
+    const row = this.prepare("SELECT count(*) AS n FROM events WHERE published_at IS NULL").get() as
       { n: number } | undefined;
     return Number(row?.n ?? 0);
   }
 
   appliedEventCount(): number {
-    const row = this.db.prepare("SELECT count(*) AS n FROM applied_events").get() as
-      { n: number } | undefined;
+    const row = this.prepare("SELECT count(*) AS n FROM applied_events").get() as { n: number } | undefined;
     return Number(row?.n ?? 0);
   }
 
   applyEvent(event: LicenseEvent): ApplyResult {
     return this.tx(() => {
-      const seen = this.db.prepare("SELECT 1 FROM applied_events WHERE event_id = ?").get(event.eventId);
+      const seen = this.prepare("SELECT 1 FROM applied_events WHERE event_id = ?").get(event.eventId);
       if (seen) return "duplicate" as const;
-      this.db
-        .prepare("INSERT INTO applied_events (event_id, license_id, applied_at) VALUES (?, ?, ?)")
-        .run(event.eventId, event.licenseId, Date.now());
-      const stored = this.db
-        .prepare("SELECT origin, sequence, occurred_at FROM replica_versions WHERE license_id = ?")
-        .get(event.licenseId) as { origin: string; sequence: number; occurred_at: number } | undefined;
+      this.prepare("INSERT INTO applied_events (event_id, license_id, applied_at) VALUES (?, ?, ?)").run(
+        event.eventId,
+        event.licenseId,
+        Date.now(),
+      );
+      const stored = this.prepare(
+        "SELECT origin, sequence, occurred_at FROM replica_versions WHERE license_id = ?",
+      ).get(event.licenseId) as { origin: string; sequence: number; occurred_at: number } | undefined;
       const incoming = {
         origin: event.origin,
         sequence: event.sequence,
@@ -581,9 +594,8 @@ export class SqliteStore implements Store {
         : undefined;
       if (!isNewer(incoming, current)) return "stale" as const;
       const l = event.license;
-      this.db
-        .prepare(
-          `INSERT INTO licenses (id, client_id, product_id, licensee, expires_at, seats, request_ref, terms_hash,
+      this.prepare(
+        `INSERT INTO licenses (id, client_id, product_id, licensee, expires_at, seats, request_ref, terms_hash,
              chain_id, policy, reason, candidates, status, batch_id, tx_hash, token_id, block_number, error_code,
              error_message, revoked, created_at, updated_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -594,45 +606,42 @@ export class SqliteStore implements Store {
              tx_hash = excluded.tx_hash, token_id = excluded.token_id, block_number = excluded.block_number,
              error_code = excluded.error_code, error_message = excluded.error_message,
              revoked = excluded.revoked, updated_at = excluded.updated_at`,
-        )
-        .run(
-          l.id,
-          l.clientId,
-          l.productId,
-          l.licensee,
-          l.expiresAt,
-          l.seats,
-          l.requestRef,
-          l.termsHash,
-          l.chainId,
-          l.policy,
-          l.reason,
-          JSON.stringify(l.candidates),
-          l.status,
-          l.txHash,
-          l.tokenId,
-          l.blockNumber,
-          l.error?.code ?? null,
-          l.error?.message ?? null,
-          l.revoked ? 1 : 0,
-          l.createdAt,
-          l.updatedAt,
-        );
-      this.db
-        .prepare(
-          `INSERT INTO replica_versions (license_id, origin, sequence, occurred_at) VALUES (?, ?, ?, ?)
+      ).run(
+        l.id,
+        l.clientId,
+        l.productId,
+        l.licensee,
+        l.expiresAt,
+        l.seats,
+        l.requestRef,
+        l.termsHash,
+        l.chainId,
+        l.policy,
+        l.reason,
+        JSON.stringify(l.candidates),
+        l.status,
+        l.txHash,
+        l.tokenId,
+        l.blockNumber,
+        l.error?.code ?? null,
+        l.error?.message ?? null,
+        l.revoked ? 1 : 0,
+        l.createdAt,
+        l.updatedAt,
+      );
+      this.prepare(
+        `INSERT INTO replica_versions (license_id, origin, sequence, occurred_at) VALUES (?, ?, ?, ?)
            ON CONFLICT (license_id) DO UPDATE SET origin = excluded.origin, sequence = excluded.sequence,
              occurred_at = excluded.occurred_at`,
-        )
-        .run(event.licenseId, incoming.origin, incoming.sequence, incoming.occurredAt);
+      ).run(event.licenseId, incoming.origin, incoming.sequence, incoming.occurredAt);
       return "applied" as const;
     });
   }
 
   private countBy(where: string): Map<number, number> {
-    const rows = this.db
-      .prepare(`SELECT chain_id, count(*) AS n FROM licenses WHERE ${where} GROUP BY chain_id`)
-      .all();
+    const rows = this.prepare(
+      `SELECT chain_id, count(*) AS n FROM licenses WHERE ${where} GROUP BY chain_id`,
+    ).all();
     return new Map(rows.map((r) => [Number(r.chain_id), Number(r.n)]));
   }
 
@@ -645,27 +654,28 @@ export class SqliteStore implements Store {
   }
 
   products(): Product[] {
-    return this.db.prepare("SELECT * FROM products ORDER BY id").all().map(toProduct);
+    return this.prepare("SELECT * FROM products ORDER BY id").all().map(toProduct);
   }
 
   getProduct(id: number): Product | undefined {
-    const row = this.db.prepare("SELECT * FROM products WHERE id = ?").get(id);
+    const row = this.prepare("SELECT * FROM products WHERE id = ?").get(id);
     return row ? toProduct(row) : undefined;
   }
 
   addProduct(product: Product): boolean {
-    const result = this.db
-      .prepare("INSERT OR IGNORE INTO products (id, name, default_duration, chains) VALUES (?, ?, ?, ?)")
-      .run(
-        product.id,
-        product.name,
-        product.defaultDurationSeconds,
-        product.chains ? JSON.stringify(product.chains) : null,
-      );
+    const result = this.prepare(
+      "INSERT OR IGNORE INTO products (id, name, default_duration, chains) VALUES (?, ?, ?, ?)",
+    ).run(
+      product.id,
+      product.name,
+      product.defaultDurationSeconds,
+      product.chains ? JSON.stringify(product.chains) : null,
+    );
     return Number(result.changes) === 1;
   }
 
   close(): void {
+    this.statements.clear();
     if (this.db.isOpen) this.db.close();
   }
 }
