@@ -9,7 +9,7 @@ import type { Runtime } from "../../server/index.js";
 import { rpc } from "../../launchers/chains.js";
 import {
   KEYS,
-  deployLicenseToken,
+  deployOnChains,
   devKey,
   mintedCount,
   randomAddress,
@@ -30,11 +30,7 @@ describe("server: licensing API on three chains", function () {
 
   before(async function () {
     const set = await getChains();
-    chains = [];
-    for (const c of set.chains) {
-      const { address } = await deployLicenseToken(c.rpcUrl, SIGNER);
-      chains.push({ name: c.name, chainId: c.chainId, rpcUrl: c.rpcUrl, contract: address });
-    }
+    chains = await deployOnChains(set.chains, SIGNER);
     tmp = tempDir();
     runtime = await startRuntime(testConfig(chains, { dbPath: path.join(tmp.dir, "db.sqlite") }), SIGNER);
   });

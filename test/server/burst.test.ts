@@ -10,7 +10,7 @@ import { getChains } from "../fixtures/infra.js";
 import { sha256Hex } from "../../server/config.js";
 import {
   KEYS,
-  deployLicenseToken,
+  deployOnChains,
   devKey,
   mintedCount,
   randomAddress,
@@ -36,11 +36,7 @@ describe("server: concurrent burst", function () {
 
   before(async function () {
     const set = await getChains();
-    chains = [];
-    for (const c of set.chains) {
-      const { address } = await deployLicenseToken(c.rpcUrl, SIGNER);
-      chains.push({ name: c.name, chainId: c.chainId, rpcUrl: c.rpcUrl, contract: address });
-    }
+    chains = await deployOnChains(set.chains, SIGNER);
     tmp = tempDir();
     const configFile = path.join(tmp.dir, "config.json");
     writeFileSync(

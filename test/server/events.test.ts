@@ -15,7 +15,7 @@ import { SqliteStore, type NewLicense } from "../../server/store.js";
 import { closedPort, partitionCount, readTopic, type ReadRecord } from "./kafka-helpers.js";
 import {
   KEYS,
-  deployLicenseToken,
+  deployOnChains,
   devKey,
   randomAddress,
   sleep,
@@ -217,11 +217,7 @@ describe("server: lifecycle events published to Kafka (dc1)", function () {
   before(async function () {
     const [set, kafka] = await Promise.all([getChains(), getKafka()]);
     brokers = kafka.clusters.find((c) => c.name === "dc1")!.brokers;
-    chains = [];
-    for (const c of set.chains) {
-      const { address } = await deployLicenseToken(c.rpcUrl, SIGNER);
-      chains.push({ name: c.name, chainId: c.chainId, rpcUrl: c.rpcUrl, contract: address });
-    }
+    chains = await deployOnChains(set.chains, SIGNER);
     tmp = tempDir();
   });
 

@@ -64,6 +64,19 @@ export async function deployLicenseToken(
   }
 }
 
+/** Deploys a fresh LicenseToken (admin and issuer `key`) on each chain, in order; the chains as the tests use them. */
+export async function deployOnChains(
+  chains: readonly { name: string; chainId: number; rpcUrl: string }[],
+  key: string,
+): Promise<TestChain[]> {
+  const deployed: TestChain[] = [];
+  for (const c of chains) {
+    const { address } = await deployLicenseToken(c.rpcUrl, key);
+    deployed.push({ name: c.name, chainId: c.chainId, rpcUrl: c.rpcUrl, contract: address });
+  }
+  return deployed;
+}
+
 export const KEYS = {
   admin: "admin-key-0123456789",
   client: "client-key-0123456789",

@@ -10,7 +10,7 @@ import type { PolicyName } from "../../server/config.js";
 import type { Runtime } from "../../server/index.js";
 import {
   KEYS,
-  deployLicenseToken,
+  deployOnChains,
   devKey,
   mintedCount,
   randomAddress,
@@ -30,11 +30,7 @@ describe("server: policy distribution over three chains", function () {
 
   before(async function () {
     const set = await getChains();
-    chains = [];
-    for (const c of set.chains) {
-      const { address } = await deployLicenseToken(c.rpcUrl, SIGNER);
-      chains.push({ name: c.name, chainId: c.chainId, rpcUrl: c.rpcUrl, contract: address });
-    }
+    chains = await deployOnChains(set.chains, SIGNER);
     tmp = tempDir();
   });
 

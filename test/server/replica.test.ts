@@ -15,7 +15,7 @@ import { buildRuntime, type Runtime } from "../../server/index.js";
 import { copyTopic } from "./kafka-helpers.js";
 import {
   KEYS,
-  deployLicenseToken,
+  deployOnChains,
   devKey,
   randomAddress,
   sleep,
@@ -105,11 +105,7 @@ describe("server: read-only replica in dc2 fed by the events of the primary in d
     const [set, kafka] = await Promise.all([getChains(), getKafka()]);
     dc1 = kafka.clusters.find((c) => c.name === "dc1")!.brokers;
     dc2 = kafka.clusters.find((c) => c.name === "dc2")!.brokers;
-    chains = [];
-    for (const c of set.chains) {
-      const { address } = await deployLicenseToken(c.rpcUrl, SIGNER);
-      chains.push({ name: c.name, chainId: c.chainId, rpcUrl: c.rpcUrl, contract: address });
-    }
+    chains = await deployOnChains(set.chains, SIGNER);
     tmp = tempDir();
     const base = testConfig(chains, { dbPath: path.join(tmp.dir, "primary.sqlite") });
     const primaryConfig = parseConfig({
