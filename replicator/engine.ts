@@ -6,8 +6,11 @@
  * (source dc, source topic, destination dc) pipeline has its own consumer that starts when the
  * topic is discovered (from the earliest offset) and stops when the topic or the rule goes away.
  *
- * Delivery is at-least-once: records go to an idempotent producer with acks=all, and the source
- * offset is committed only after the destination acknowledged.
+ * Delivery is at-least-once by default: records go to an idempotent producer with acks=all, and a
+ * source offset is resolved (then committed every `commitIntervalMs`) only after the destination
+ * acknowledged it. Up to `partitionConcurrency` source partitions are replicated at the same time, each
+ * in order. Exactly-once writes records and source positions in one destination transaction.
+ * Produce requests are encoded by ./produce-encoding.ts (kafkajs's bytes, written faster).
  */
 import type { Logger } from "pino";
 import kafkajs from "kafkajs";
@@ -20,6 +23,7 @@ import { randomUUID } from "node:crypto";
 import { REGISTRY_TOPIC, parseRegistration, type Registration } from "./registry.js";
 import { decideRecord, planPipelines, policyFor, type Pipeline } from "./plan.js";
 import { withProvenance, type Headers, type ReplicationPolicy } from "./policy.js";
+import { installFastProduceEncoding } from "./produce-encoding.js";
 
 // kafkajs is CommonJS: under plain Node ESM only its default export is reliable.
 const { ConfigResourceTypes, Kafka: KafkaClient, logLevel } = kafkajs;
@@ -171,6 +175,9 @@ export class Replicator {
     this.config = config;
     this.logger = options.logger;
     this.metrics = options.metrics ?? createMetrics();
+    const encoding = installFastProduceEncoding();
+    if (encoding.active) this.logger.debug("fast kafkajs produce encoding active");
+    else this.logger.info({ reason: encoding.reason }, "kafkajs's own produce encoding in use");
     this.metrics.onCollectLag = async () => {
       await this.refreshLag().catch(() => undefined);
     };
@@ -635,9 +642,11 @@ export class Replicator {
       // Exactly-once: source positions live in the destination cluster (group `groupId` there), written in
       // the same transaction as the records (MirrorMaker 2's exactly-once design). A restarted pipeline
       // fences the previous producer (same transactional id) and resumes from those positions.
+      const concurrency = exactlyOnce ? 1 : this.config.replicator.partitionConcurrency;
       const producer = dst.kafka.producer({
         idempotent: true,
-        maxInFlightRequests: 1,
+        // Requests of different partitions share the connection; each partition has one in flight at a time.
+        maxInFlightRequests: concurrency,
         allowAutoTopicCreation: false,
         retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 5000 },
         ...(exactlyOnce ? { transactionalId: groupId, transactionTimeout: 30_000 } : {}),
@@ -679,7 +688,11 @@ export class Replicator {
       await consumer.connect();
       await consumer.subscribe({ topics: [p.sourceTopic], fromBeginning: true });
       await consumer.run({
-        autoCommit: false,
+        // At-least-once: kafkajs commits the offsets resolved below (only after the destination acknowledged)
+        // every commitIntervalMs and when the consumer stops. Exactly-once keeps its positions in the destination.
+        autoCommit: !exactlyOnce,
+        autoCommitInterval: this.config.replicator.commitIntervalMs,
+        partitionsConsumedConcurrently: concurrency,
         eachBatchAutoResolve: false,
         eachBatch: (payload) =>
           this.replicateBatch(run, payload).catch((err: unknown) => {
@@ -823,15 +836,14 @@ export class Replicator {
         }
         run.eosStart?.set(batch.partition, BigInt(next));
         // Best effort, for monitoring and shorter re-reads; the destination holds the authoritative position.
-        await run.consumer?.commitOffsets([position]).catch(() => undefined);
+        void run.consumer?.commitOffsets([position]).catch(() => undefined);
       } else {
         await this.send(producer, p.targetTopic, out, run.maxBatchBytes);
       }
       const ackAt = Date.now();
-      for (const ts of timestamps)
-        this.metrics.latency.observe({ destination: p.destinationDc }, (ackAt - ts) / 1000);
+      const latency = this.metrics.latency.labels({ destination: p.destinationDc });
+      for (const ts of timestamps) latency.observe((ackAt - ts) / 1000);
       resolveOffset(last.offset);
-      if (!run.transactional) await run.consumer?.commitOffsets([position]);
       run.records += timestamps.length;
       run.bytes += bytes;
       this.metrics.records.inc(labels, timestamps.length);

@@ -1,0 +1,415 @@
+/**
+ * A faster encoder for kafkajs produce requests.
+ *
+ * kafkajs 2.2.4 builds every record of a produce request out of many small `Encoder` objects and
+ * computes the batch checksum (CRC-32C) byte by byte in JavaScript: about 45 µs per 1 KiB record on the
+ * benchmark machine, most of the replicator's CPU time (docs/bench.md). This module writes the same
+ * request (produce v3–v7: the record-batch v2 format) into one buffer in two passes (sizes, then bytes)
+ * and takes the checksum from `@node-rs/crc32` (native CRC-32C).
+ *
+ * The bytes are identical to kafkajs's own: `test/replicator/produce-encoding.test.ts` compares them over
+ * randomised requests. Whatever this encoder does not handle (compressed batches, values kafkajs would
+ * coerce or reject) goes to kafkajs's own encoder unchanged, so behaviour and errors stay kafkajs's.
+ *
+ * `installFastProduceEncoding()` swaps kafkajs's produce v3 request module (v4–v7 delegate to it) for
+ * this one, process-wide. It does so only for the exact kafkajs version it was verified against, and
+ * `LP_KAFKAJS_ENCODER=kafkajs` turns it off.
+ */
+import { createRequire } from "node:module";
+import { crc32c } from "@node-rs/crc32";
+
+const require = createRequire(import.meta.url);
+
+/** The kafkajs version whose produce request this module reproduces byte for byte. */
+export const VERIFIED_KAFKAJS_VERSION = "2.2.4";
+const V3_REQUEST = "kafkajs/src/protocol/requests/produce/v3/request.js";
+/** Produce v4–v7 request modules capture the v3 module when they load. */
+const LATER_REQUESTS = [4, 5, 6, 7].map((v) => `kafkajs/src/protocol/requests/produce/v${v}/request.js`);
+
+interface KafkajsLong {
+  getHighBits(): number;
+  getLowBits(): number;
+}
+interface LongStatic {
+  fromValue(value: unknown): KafkajsLong;
+  fromInt(value: number): KafkajsLong;
+}
+interface KafkajsEncoder {
+  writeBuffer(buffer: Buffer): KafkajsEncoder;
+  readonly buffer: Buffer;
+}
+export type EncoderConstructor = new (initialSize?: number) => KafkajsEncoder;
+
+type HeaderInput = Buffer | string | null;
+export interface ProduceMessage {
+  key?: Buffer | string | null;
+  value: Buffer | string | null;
+  headers?: Record<string, HeaderInput | HeaderInput[] | undefined>;
+  timestamp?: string | number;
+}
+export interface ProducePartition {
+  partition: number;
+  firstSequence?: number;
+  messages: ProduceMessage[];
+}
+export interface ProduceTopic {
+  topic: string;
+  partitions: ProducePartition[];
+}
+export interface ProduceArgs {
+  acks: number;
+  timeout: number;
+  transactionalId?: string | null;
+  producerId?: unknown;
+  producerEpoch?: number;
+  compression?: number;
+  topicData: ProduceTopic[];
+}
+export interface ProtocolRequest {
+  apiKey: number;
+  apiVersion: number;
+  apiName: string;
+  expectResponse: () => boolean;
+  encode: () => Promise<KafkajsEncoder>;
+}
+export type ProduceRequestFactory = (args: ProduceArgs) => ProtocolRequest;
+
+const MAGIC_V2 = 2;
+const TRANSACTIONAL_BIT = 16;
+const U32_HIGH_BITS = 0xffffff80;
+
+const Long = require("kafkajs/src/utils/long.js") as LongStatic;
+
+function zigZag32(value: number): number {
+  return ((value << 1) ^ (value >> 31)) >>> 0;
+}
+
+function sizeOfVarInt(value: number): number {
+  let v = zigZag32(value);
+  let bytes = 1;
+  while ((v & U32_HIGH_BITS) !== 0) {
+    bytes++;
+    v >>>= 7;
+  }
+  return bytes;
+}
+
+function writeVarInt(buf: Buffer, offset: number, value: number): number {
+  let v = zigZag32(value);
+  while ((v & U32_HIGH_BITS) !== 0) {
+    buf[offset++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  buf[offset++] = v & 0x7f;
+  return offset;
+}
+
+/** Zig-zag of a safe integer as a non-negative JS number (exact below 2^52). */
+function zigZag64(value: number): number {
+  return value >= 0 ? value * 2 : -value * 2 - 1;
+}
+
+function sizeOfVarLong(value: number): number {
+  let v = zigZag64(value);
+  let bytes = 1;
+  while (v >= 128) {
+    bytes++;
+    v = Math.floor(v / 128);
+  }
+  return bytes;
+}
+
+function writeVarLong(buf: Buffer, offset: number, value: number): number {
+  let v = zigZag64(value);
+  while (v >= 128) {
+    buf[offset++] = (v % 128) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  buf[offset++] = v;
+  return offset;
+}
+
+function writeInt64(buf: Buffer, offset: number, value: unknown): number {
+  const long = Long.fromValue(value);
+  buf.writeInt32BE(long.getHighBits(), offset);
+  buf.writeInt32BE(long.getLowBits(), offset + 4);
+  return offset + 8;
+}
+
+function byteLength(value: Buffer | string): number {
+  return typeof value === "string" ? Buffer.byteLength(value, "utf8") : value.length;
+}
+
+function writeBytesAt(buf: Buffer, offset: number, value: Buffer | string, length: number): number {
+  if (typeof value === "string") buf.write(value, offset, length, "utf8");
+  else value.copy(buf, offset);
+  return offset + length;
+}
+
+/** A header or record field as kafkajs writes it: null → length -1, else varint length + bytes. */
+function isPlainBytes(value: unknown): value is Buffer | string | null {
+  return value === null || typeof value === "string" || Buffer.isBuffer(value);
+}
+
+interface PlannedRecord {
+  bodySize: number;
+  timestampDelta: number;
+  key: Buffer | string | null;
+  value: Buffer | string | null;
+  headers: [string, Buffer | string][];
+}
+
+interface PlannedPartition {
+  partition: number;
+  firstSequence: number;
+  firstTimestamp: unknown;
+  maxTimestamp: unknown;
+  records: PlannedRecord[];
+  batchSize: number;
+}
+
+function planPartition(data: ProducePartition, dateNow: number): PlannedPartition | undefined {
+  const { messages } = data;
+  // kafkajs's own choice of first and max timestamp, including its lexicographic sort.
+  const stamps = messages
+    .map((m) => m.timestamp)
+    .filter((t) => t != null)
+    .sort();
+  const timestamps: unknown[] = stamps.length === 0 ? [dateNow] : stamps;
+  const firstTimestamp = timestamps[0];
+  const maxTimestamp = timestamps[timestamps.length - 1];
+  const records: PlannedRecord[] = [];
+  let recordsSize = 0;
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i]!;
+    const key = m.key ?? null;
+    const value = m.value;
+    if (!isPlainBytes(key) || !isPlainBytes(value)) return undefined;
+    const timestampDelta = ((m.timestamp || dateNow) as number) - (firstTimestamp as number);
+    if (!Number.isSafeInteger(timestampDelta) || Math.abs(timestampDelta) >= 2 ** 51) return undefined;
+    const headers: [string, Buffer | string][] = [];
+    let headersSize = 0;
+    if (m.headers) {
+      for (const name of Object.keys(m.headers)) {
+        const raw = m.headers[name];
+        const values = Array.isArray(raw) ? raw : [raw];
+        for (const v of values) {
+          // kafkajs rejects a null or undefined header value (TypeError): leave that to it.
+          if (v === null || !isPlainBytes(v)) return undefined;
+          headers.push([name, v]);
+          const nameSize = Buffer.byteLength(name, "utf8");
+          const size = byteLength(v);
+          headersSize += sizeOfVarInt(nameSize) + nameSize + sizeOfVarInt(size) + size;
+        }
+      }
+    }
+    const keySize = key === null ? -1 : byteLength(key);
+    const valueSize = value === null ? -1 : byteLength(value);
+    const bodySize =
+      1 +
+      sizeOfVarLong(timestampDelta) +
+      sizeOfVarInt(i) +
+      sizeOfVarInt(keySize) +
+      Math.max(0, keySize) +
+      sizeOfVarInt(valueSize) +
+      Math.max(0, valueSize) +
+      sizeOfVarInt(headers.length) +
+      headersSize;
+    records.push({ bodySize, timestampDelta, key, value, headers });
+    recordsSize += sizeOfVarInt(bodySize) + bodySize;
+  }
+  // firstOffset 8 + length 4 + leader epoch 4 + magic 1 + crc 4 + header body 36 + record count 4.
+  const batchSize = 8 + 4 + 4 + 1 + 4 + 36 + 4 + recordsSize;
+  return {
+    partition: data.partition,
+    firstSequence: data.firstSequence ?? 0,
+    firstTimestamp,
+    maxTimestamp,
+    records,
+    batchSize,
+  };
+}
+
+function writeField(buf: Buffer, offset: number, value: Buffer | string | null): number {
+  if (value === null) return writeVarInt(buf, offset, -1);
+  const size = byteLength(value);
+  offset = writeVarInt(buf, offset, size);
+  return writeBytesAt(buf, offset, value, size);
+}
+
+function writeBatch(
+  buf: Buffer,
+  offset: number,
+  part: PlannedPartition,
+  args: { transactional: boolean; producerId: unknown; producerEpoch: number },
+): number {
+  const start = offset;
+  offset = writeInt64(buf, offset, 0); // first offset (assigned by the broker)
+  buf.writeInt32BE(part.batchSize - 12, offset); // length of what follows
+  offset += 4;
+  buf.writeInt32BE(0, offset); // partition leader epoch
+  offset += 4;
+  buf.writeInt8(MAGIC_V2, offset);
+  offset += 1;
+  const crcAt = offset;
+  offset += 4;
+  const bodyStart = offset;
+  buf.writeInt16BE(args.transactional ? TRANSACTIONAL_BIT : 0, offset); // no compression, create time
+  offset += 2;
+  buf.writeInt32BE(part.records.length - 1, offset); // last offset delta
+  offset += 4;
+  offset = writeInt64(buf, offset, part.firstTimestamp);
+  offset = writeInt64(buf, offset, part.maxTimestamp);
+  offset = writeInt64(buf, offset, args.producerId);
+  buf.writeInt16BE(args.producerEpoch, offset);
+  offset += 2;
+  buf.writeInt32BE(part.firstSequence, offset);
+  offset += 4;
+  buf.writeInt32BE(part.records.length, offset);
+  offset += 4;
+  for (let i = 0; i < part.records.length; i++) {
+    const r = part.records[i]!;
+    offset = writeVarInt(buf, offset, r.bodySize);
+    buf[offset++] = 0; // record attributes
+    offset = writeVarLong(buf, offset, r.timestampDelta);
+    offset = writeVarInt(buf, offset, i);
+    offset = writeField(buf, offset, r.key);
+    offset = writeField(buf, offset, r.value);
+    offset = writeVarInt(buf, offset, r.headers.length);
+    for (const [name, value] of r.headers) {
+      const nameSize = Buffer.byteLength(name, "utf8");
+      offset = writeVarInt(buf, offset, nameSize);
+      buf.write(name, offset, nameSize, "utf8");
+      offset += nameSize;
+      offset = writeField(buf, offset, value);
+    }
+  }
+  buf.writeUInt32BE(crc32c(buf.subarray(bodyStart, offset)), crcAt);
+  if (offset - start !== part.batchSize) {
+    throw new Error(`produce encoder: batch size ${offset - start} != planned ${part.batchSize}`);
+  }
+  return offset;
+}
+
+function sizeOfString(value: string | null): number {
+  return 2 + (value === null ? 0 : Buffer.byteLength(value, "utf8"));
+}
+
+function writeString(buf: Buffer, offset: number, value: string | null): number {
+  if (value === null) {
+    buf.writeInt16BE(-1, offset);
+    return offset + 2;
+  }
+  const size = Buffer.byteLength(value, "utf8");
+  buf.writeInt16BE(size, offset);
+  buf.write(value, offset + 2, size, "utf8");
+  return offset + 2 + size;
+}
+
+/**
+ * The body of a produce request (v3–v7, uncompressed) exactly as kafkajs 2.2.4 encodes it, or undefined
+ * when the request needs kafkajs's own encoder (compression, or values kafkajs would coerce or reject).
+ */
+export function encodeProduceRequestBody(
+  args: ProduceArgs,
+  dateNow: number = Date.now(),
+): Buffer | undefined {
+  if ((args.compression ?? 0) !== 0) return undefined;
+  const transactionalId = args.transactionalId ?? null;
+  const producerId = args.producerId ?? Long.fromInt(-1);
+  const producerEpoch = args.producerEpoch ?? 0;
+  const planned: { topic: string; partitions: PlannedPartition[] }[] = [];
+  let size = sizeOfString(transactionalId) + 2 + 4 + 4;
+  for (const t of args.topicData) {
+    const partitions: PlannedPartition[] = [];
+    size += sizeOfString(t.topic) + 4;
+    for (const p of t.partitions) {
+      const part = planPartition(p, dateNow);
+      if (!part) return undefined;
+      partitions.push(part);
+      size += 4 + 4 + part.batchSize;
+    }
+    planned.push({ topic: t.topic, partitions });
+  }
+  const buf = Buffer.allocUnsafe(size);
+  let offset = writeString(buf, 0, transactionalId);
+  buf.writeInt16BE(args.acks, offset);
+  offset += 2;
+  buf.writeInt32BE(args.timeout, offset);
+  offset += 4;
+  buf.writeInt32BE(planned.length, offset);
+  offset += 4;
+  const batchArgs = { transactional: !!transactionalId, producerId, producerEpoch };
+  for (const t of planned) {
+    offset = writeString(buf, offset, t.topic);
+    buf.writeInt32BE(t.partitions.length, offset);
+    offset += 4;
+    for (const part of t.partitions) {
+      buf.writeInt32BE(part.partition, offset);
+      buf.writeInt32BE(part.batchSize, offset + 4);
+      offset = writeBatch(buf, offset + 8, part, batchArgs);
+    }
+  }
+  if (offset !== size) throw new Error(`produce encoder: request size ${offset} != planned ${size}`);
+  return buf;
+}
+
+/** Wraps kafkajs's produce v3 request factory: same request, the fast encoder when it applies. */
+export function fastProduceRequest(
+  original: ProduceRequestFactory,
+  Encoder: EncoderConstructor,
+): ProduceRequestFactory {
+  return (args) => {
+    const fallback = original(args);
+    return {
+      ...fallback,
+      encode: async () => {
+        const body = encodeProduceRequestBody(args);
+        if (!body) return fallback.encode();
+        return new Encoder(body.length).writeBuffer(body);
+      },
+    };
+  };
+}
+
+export type FastEncodingState = { active: true } | { active: false; reason: string };
+
+let installed: FastEncodingState | undefined;
+
+/** kafkajs's own produce v3 request factory (the reference for the byte-equality test). */
+export function kafkajsProduceRequest(): ProduceRequestFactory {
+  return require(V3_REQUEST) as ProduceRequestFactory;
+}
+
+/**
+ * Makes every kafkajs producer in this process encode produce requests with the fast encoder.
+ * Idempotent; returns whether it is active and, if not, why.
+ */
+export function installFastProduceEncoding(env: NodeJS.ProcessEnv = process.env): FastEncodingState {
+  if (installed) return installed;
+  if (env.LP_KAFKAJS_ENCODER === "kafkajs") {
+    installed = { active: false, reason: "LP_KAFKAJS_ENCODER=kafkajs" };
+    return installed;
+  }
+  const version = (require("kafkajs/package.json") as { version: string }).version;
+  if (version !== VERIFIED_KAFKAJS_VERSION) {
+    installed = {
+      active: false,
+      reason: `kafkajs ${version} is not the verified ${VERIFIED_KAFKAJS_VERSION}`,
+    };
+    return installed;
+  }
+  const path = require.resolve(V3_REQUEST);
+  const original = require(path) as ProduceRequestFactory;
+  const Encoder = require("kafkajs/src/protocol/encoder.js") as EncoderConstructor;
+  const cached = require.cache[path];
+  if (!cached || typeof original !== "function") {
+    installed = { active: false, reason: "kafkajs produce request module not found" };
+    return installed;
+  }
+  cached.exports = fastProduceRequest(original, Encoder);
+  // Later versions bind the v3 module when they load: reload them so they bind the new one.
+  for (const later of LATER_REQUESTS) delete require.cache[require.resolve(later)];
+  installed = { active: true };
+  return installed;
+}
