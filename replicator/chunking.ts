@@ -27,9 +27,13 @@ export interface RecordLike {
 
 function headerBytes(headers: Headers | undefined): number {
   let n = 0;
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    const values = value === undefined ? [] : Array.isArray(value) ? value : [value];
-    for (const v of values) n += Buffer.byteLength(name) + Buffer.byteLength(v) + HEADER_OVERHEAD;
+  if (!headers) return n;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    const nameBytes = Buffer.byteLength(name) + HEADER_OVERHEAD;
+    if (Array.isArray(value)) for (const v of value) n += nameBytes + Buffer.byteLength(v);
+    else n += nameBytes + Buffer.byteLength(value);
   }
   return n;
 }
@@ -45,9 +49,10 @@ export function recordSize(record: RecordLike): number {
  * Splits a record whose estimated size exceeds `maxBytes` into chunks each within `maxBytes`.
  * A record that fits is returned unchanged (as the only element).
  */
-export function splitRecord(record: RecordLike, maxBytes: number, id: string = randomUUID()): RecordLike[] {
+export function splitRecord(record: RecordLike, maxBytes: number, chunkId?: string): RecordLike[] {
   if (recordSize(record) <= maxBytes || record.value === null) return [record];
   const value = record.value;
+  const id = chunkId ?? randomUUID();
   const chunkHeaders = (index: number, count: number): Headers => ({
     ...(record.headers ?? {}),
     [CHUNK_HEADERS.id]: id,

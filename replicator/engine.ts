@@ -24,6 +24,7 @@ import { REGISTRY_TOPIC, parseRegistration, type Registration } from "./registry
 import { decideRecord, planPipelines, policyFor, type Pipeline } from "./plan.js";
 import { withProvenance, type Headers, type ReplicationPolicy } from "./policy.js";
 import { installFastProduceEncoding } from "./produce-encoding.js";
+import { DirectProducer } from "./direct-producer.js";
 
 // kafkajs is CommonJS: under plain Node ESM only its default export is reliable.
 const { ConfigResourceTypes, Kafka: KafkaClient, logLevel } = kafkajs;
@@ -50,6 +51,8 @@ export const ELECTION_TOPIC = `${OWN_TOPIC_PREFIX}election`;
 /** Room left in a record batch for its own header. */
 const BATCH_OVERHEAD = 512;
 const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
+const FETCH_MAX_BYTES_PER_PARTITION = 4 * 1024 * 1024;
+const FETCH_MAX_BYTES = 32 * 1024 * 1024;
 /** Records per send to a destination (one acknowledgement, then one commit). */
 const MAX_RECORDS_PER_SEND = 1000;
 
@@ -89,6 +92,8 @@ type PipelineRun = {
    * target partition (kafkajs silently drops records for partitions missing from its metadata).
    */
   producer?: Producer;
+  /** At-least-once: the sender straight to the target partitions' leaders (instead of `producer`). */
+  direct?: DirectProducer;
   /** Exactly-once mode: the producer is transactional (transactional id = group id). */
   transactional: boolean;
   /** Exactly-once mode: per source partition, the next offset to replicate as committed in the destination. */
@@ -152,6 +157,24 @@ function kafkaLogCreator(logger: Logger) {
       else if (level === logLevel.WARN) logger.warn(extra, `kafkajs: ${message}`);
       else logger.debug(extra, `kafkajs: ${message}`);
     };
+}
+
+/** Delivery through a kafkajs producer or transaction: acks=all, and every partition sent to acknowledged. */
+function viaKafkajs(producer: Pick<Producer, "send">, topic: string) {
+  return async (messages: Message[]): Promise<void> => {
+    const wanted = new Set(messages.map((m) => m.partition));
+    const acked = await producer.send({ topic, acks: -1, messages });
+    // kafkajs drops records for a partition missing from its metadata without an error: never accept that.
+    for (const partition of wanted) {
+      if (!acked.some((a) => a.topicName === topic && a.partition === partition && a.errorCode === 0)) {
+        throw new ReplicatorError(
+          "NOT_ACKNOWLEDGED",
+          `${topic}[${partition}]: no acknowledgement from the destination (stale metadata?)`,
+          { retriable: true },
+        );
+      }
+    }
+  };
 }
 
 export class Replicator {
@@ -643,17 +666,24 @@ export class Replicator {
       // the same transaction as the records (MirrorMaker 2's exactly-once design). A restarted pipeline
       // fences the previous producer (same transactional id) and resumes from those positions.
       const concurrency = exactlyOnce ? 1 : this.config.replicator.partitionConcurrency;
-      const producer = dst.kafka.producer({
-        idempotent: true,
-        // Requests of different partitions share the connection; each partition has one in flight at a time.
-        maxInFlightRequests: concurrency,
-        allowAutoTopicCreation: false,
-        retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 5000 },
-        ...(exactlyOnce ? { transactionalId: groupId, transactionTimeout: 30_000 } : {}),
-      });
+      // At-least-once sends go straight to the partition leaders (./direct-producer.ts); exactly-once uses
+      // kafkajs's transactional producer. Either way each partition has one send in flight at a time.
+      const direct = exactlyOnce
+        ? undefined
+        : DirectProducer.create(dst.kafka, p.targetTopic, { maxInFlightRequests: concurrency });
+      const producer = direct
+        ? undefined
+        : dst.kafka.producer({
+            idempotent: true,
+            maxInFlightRequests: 1,
+            allowAutoTopicCreation: false,
+            retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 5000 },
+            ...(exactlyOnce ? { transactionalId: groupId, transactionTimeout: 30_000 } : {}),
+          });
       run.producer = producer;
+      run.direct = direct;
       run.transactional = exactlyOnce;
-      await producer.connect();
+      await (direct ?? producer)?.connect();
       if (exactlyOnce) {
         const committed = await dst.admin.fetchOffsets({ groupId, topics: [p.sourceTopic] });
         run.eosStart = new Map();
@@ -668,6 +698,10 @@ export class Replicator {
         rebalanceTimeout: this.config.replicator.sessionTimeoutMs,
         heartbeatInterval: 1000,
         maxWaitTimeInMs: 200,
+        // Larger fetches than kafkajs's defaults (1 MiB per partition, 10 MiB in all): fewer fetch rounds,
+        // each followed by up to `partitionConcurrency` partitions replicated at once.
+        maxBytesPerPartition: FETCH_MAX_BYTES_PER_PARTITION,
+        maxBytes: FETCH_MAX_BYTES,
         allowAutoTopicCreation: false,
         retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5000 },
       });
@@ -712,7 +746,7 @@ export class Replicator {
       if (run.state === "stopping") {
         // Stopped while starting: undo what this start did.
         await consumer.disconnect().catch(() => undefined);
-        await producer.disconnect().catch(() => undefined);
+        await (direct ?? producer)?.disconnect().catch(() => undefined);
         return;
       }
       if (run.state === "starting") run.state = "running";
@@ -730,7 +764,8 @@ export class Replicator {
         err instanceof ReplicatorError &&
         err.code === "WAITING_FOR_LEADER" &&
         !run.consumer &&
-        !run.producer
+        !run.producer &&
+        !run.direct
       ) {
         // Not an error: the leader creates the target; the next round tries again.
         log.debug({ err: errorText(err) }, "pipeline waits for the leader");
@@ -750,6 +785,7 @@ export class Replicator {
     try {
       await run.consumer?.disconnect();
       await run.producer?.disconnect();
+      await run.direct?.disconnect();
     } catch (err) {
       this.logger.warn({ pipeline: run.pipeline.id, err: errorText(err) }, "pipeline disconnect failed");
     }
@@ -764,8 +800,8 @@ export class Replicator {
   private async replicateBatch(run: PipelineRun, payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const p = run.pipeline;
-    const producer = run.producer;
-    if (!producer) throw new ReplicatorError("NOT_STARTED", `pipeline ${p.id} has no producer`);
+    const { producer, direct } = run;
+    if (!producer && !direct) throw new ReplicatorError("NOT_STARTED", `pipeline ${p.id} has no producer`);
     const targetPartition =
       batch.partition < run.targetPartitions
         ? batch.partition
@@ -789,6 +825,7 @@ export class Replicator {
         continue;
       }
       const out: RecordLike[] = [];
+      const sizes: number[] = [];
       let bytes = 0;
       const timestamps: number[] = [];
       for (const m of slice) {
@@ -811,9 +848,17 @@ export class Replicator {
           timestamp: m.timestamp,
           partition: targetPartition,
         };
-        const parts = splitRecord(record, run.maxBatchBytes);
-        if (parts.length > 1) this.metrics.chunked.inc({ destination: p.destinationDc });
-        out.push(...parts);
+        const size = recordSize(record);
+        if (size <= run.maxBatchBytes || record.value === null) {
+          out.push(record);
+          sizes.push(size);
+        } else {
+          this.metrics.chunked.inc({ destination: p.destinationDc });
+          for (const part of splitRecord(record, run.maxBatchBytes)) {
+            out.push(part);
+            sizes.push(recordSize(part));
+          }
+        }
         bytes += (m.key?.length ?? 0) + (m.value?.length ?? 0);
         timestamps.push(Number(m.timestamp));
       }
@@ -821,10 +866,10 @@ export class Replicator {
       if (!last) break;
       const next = (BigInt(last.offset) + 1n).toString();
       const position = { topic: batch.topic, partition: batch.partition, offset: next };
-      if (run.transactional) {
+      if (run.transactional && producer) {
         const txn = await producer.transaction();
         try {
-          await this.send(txn, p.targetTopic, out, run.maxBatchBytes);
+          await this.send(viaKafkajs(txn, p.targetTopic), out, sizes, run.maxBatchBytes);
           await txn.sendOffsets({
             consumerGroupId: run.groupId,
             topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }],
@@ -837,8 +882,10 @@ export class Replicator {
         run.eosStart?.set(batch.partition, BigInt(next));
         // Best effort, for monitoring and shorter re-reads; the destination holds the authoritative position.
         void run.consumer?.commitOffsets([position]).catch(() => undefined);
-      } else {
-        await this.send(producer, p.targetTopic, out, run.maxBatchBytes);
+      } else if (direct) {
+        await this.send((chunk) => direct.send(targetPartition, chunk), out, sizes, run.maxBatchBytes);
+      } else if (producer) {
+        await this.send(viaKafkajs(producer, p.targetTopic), out, sizes, run.maxBatchBytes);
       }
       const ackAt = Date.now();
       const latency = this.metrics.latency.labels({ destination: p.destinationDc });
@@ -863,32 +910,22 @@ export class Replicator {
 
   /** Sends records in order, in requests that stay within the destination's batch limit; waits for acks=all. */
   private async send(
-    producer: Pick<Producer, "send">,
-    topic: string,
+    deliver: (messages: Message[]) => Promise<void>,
     records: RecordLike[],
+    sizes: number[],
     maxBatchBytes: number,
   ): Promise<void> {
     let chunk: Message[] = [];
     let size = 0;
     const flush = async () => {
       if (chunk.length === 0) return;
-      const wanted = new Set(chunk.map((m) => m.partition));
-      const acked = await producer.send({ topic, acks: -1, messages: chunk });
-      // kafkajs drops records for a partition missing from its metadata without an error: never accept that.
-      for (const partition of wanted) {
-        if (!acked.some((a) => a.topicName === topic && a.partition === partition && a.errorCode === 0)) {
-          throw new ReplicatorError(
-            "NOT_ACKNOWLEDGED",
-            `${topic}[${partition}]: no acknowledgement from the destination (stale metadata?)`,
-            { retriable: true },
-          );
-        }
-      }
+      await deliver(chunk);
       chunk = [];
       size = 0;
     };
-    for (const r of records) {
-      const s = recordSize(r);
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      const s = sizes[i]!;
       if (size + s > maxBatchBytes) await flush();
       const message: Message = {
         key: r.key,
