@@ -35,6 +35,8 @@ interface LongStatic {
   fromInt(value: number): KafkajsLong;
 }
 interface KafkajsEncoder {
+  buf: Buffer;
+  offset: number;
   writeBuffer(buffer: Buffer): KafkajsEncoder;
   readonly buffer: Buffer;
 }
@@ -366,7 +368,11 @@ export function fastProduceRequest(
       encode: async () => {
         const body = encodeProduceRequestBody(args);
         if (!body) return fallback.encode();
-        return new Encoder(body.length).writeBuffer(body);
+        // An Encoder over the body itself (kafkajs reads `buf` and `offset`), not a zero-filled copy of it.
+        const encoder = new Encoder(0);
+        encoder.buf = body;
+        encoder.offset = body.length;
+        return encoder;
       },
     };
   };
