@@ -6,7 +6,8 @@
  * time (`groupMessagesPerPartition` copies the array for every message), runs the partitioner per message,
  * and its idempotent mode allows one request per broker at a time. This sender uses the same kafkajs
  * cluster (connections, SSL/SASL, metadata) that `kafka.producer()` would build, and sends one produce
- * request (acks=all) per call, to the leader of the one partition.
+ * request (acks=all) to each partition leader; while requests are in flight, the sends of other
+ * partitions queue and go out together in the next request (as Kafka's own producer batches).
  *
  * Errors kafkajs marks retriable (leader moved, connection lost, timeouts) are retried with jittered
  * exponential backoff after a metadata refresh; anything else, or too many attempts, rejects — the caller
@@ -49,13 +50,23 @@ type CreateCluster = (options: {
 }) => KafkajsCluster;
 
 export interface DirectProducerOptions {
-  /** Requests in flight per broker connection (one per partition at a time is the caller's rule). */
+  /** Produce requests in flight at once; sends that arrive meanwhile are merged into the next request. */
   maxInFlightRequests: number;
+  /** A merged request stops growing at this many bytes of records (the broker accepts 100 MiB by default). */
+  maxRequestBytes?: number;
   /** Broker-side wait for acks=all (ms). */
   ackTimeoutMs?: number;
   retries?: number;
   initialRetryMs?: number;
   maxRetryMs?: number;
+}
+
+interface PendingSend {
+  partition: number;
+  messages: Message[];
+  bytes: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -91,6 +102,7 @@ export class DirectProducer {
       maxInFlightRequests: options.maxInFlightRequests,
     });
     return new DirectProducer(cluster, topic, {
+      maxRequestBytes: 16 * 1024 * 1024,
       ackTimeoutMs: 30_000,
       retries: 10,
       initialRetryMs: 300,
@@ -108,36 +120,116 @@ export class DirectProducer {
     await this.cluster.disconnect();
   }
 
-  /** Sends records (in order, one record batch) to one partition; resolves once all replicas have them. */
-  async send(partition: number, messages: Message[]): Promise<void> {
+  /**
+   * Sends records (in order, one record batch) to one partition; resolves once all replicas have them.
+   * The caller keeps one send per partition in flight. Sends of several partitions that wait while
+   * `maxInFlightRequests` requests are out go together in the next request (one record batch each).
+   */
+  send(partition: number, messages: Message[]): Promise<void> {
+    let bytes = 0;
+    for (const m of messages) bytes += (m.key?.length ?? 0) + (m.value?.length ?? 0);
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ partition, messages, bytes, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private readonly pending: PendingSend[] = [];
+  private inFlight = 0;
+
+  private pump(): void {
+    while (this.inFlight < this.options.maxInFlightRequests && this.pending.length > 0) {
+      const group: PendingSend[] = [];
+      const partitions = new Set<number>();
+      let bytes = 0;
+      for (let i = 0; i < this.pending.length;) {
+        const next = this.pending[i]!;
+        const fits = group.length === 0 || bytes + next.bytes <= this.options.maxRequestBytes;
+        if (!fits) break;
+        if (partitions.has(next.partition)) {
+          i++;
+          continue;
+        }
+        this.pending.splice(i, 1);
+        group.push(next);
+        partitions.add(next.partition);
+        bytes += next.bytes;
+      }
+      this.inFlight++;
+      void this.sendGroup(group).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
+  }
+
+  private async sendGroup(group: PendingSend[]): Promise<void> {
+    try {
+      await this.produceWithRetries(group);
+      for (const p of group) p.resolve();
+    } catch (err) {
+      for (const p of group) p.reject(err);
+    }
+  }
+
+  private async produceWithRetries(group: PendingSend[]): Promise<void> {
     const { topic } = this;
+    const partitions = group.map((p) => p.partition);
     for (let attempt = 0; ; attempt++) {
       try {
         await this.cluster.refreshMetadataIfNecessary();
-        const nodeId = Object.keys(this.cluster.findLeaderForPartitions(topic, [partition]))[0];
-        if (nodeId === undefined) {
-          throw new ReplicatorError("NOT_ACKNOWLEDGED", `${topic}[${partition}]: no leader in the metadata`, {
-            retriable: true,
-          });
+        const byLeader = this.cluster.findLeaderForPartitions(topic, partitions);
+        const led = new Set(Object.values(byLeader).flat());
+        const missing = partitions.filter((p) => !led.has(p));
+        if (missing.length > 0) {
+          throw new ReplicatorError(
+            "NOT_ACKNOWLEDGED",
+            `${topic}${JSON.stringify(missing)}: no leader in the metadata`,
+            {
+              retriable: true,
+            },
+          );
         }
-        const broker = await this.cluster.findBroker({ nodeId });
-        const response = await broker.produce({
-          acks: -1,
-          timeout: this.options.ackTimeoutMs,
-          compression: 0,
-          topicData: [{ topic, partitions: [{ partition, firstSequence: 0, messages }] }],
-        });
-        const acked = response.topics?.some(
-          (t) =>
-            t.topicName === topic && t.partitions.some((p) => p.partition === partition && p.errorCode === 0),
+        await Promise.all(
+          Object.entries(byLeader).map(async ([nodeId, ids]) => {
+            const broker = await this.cluster.findBroker({ nodeId });
+            const wanted = group.filter((p) => ids.includes(p.partition));
+            const response = await broker.produce({
+              acks: -1,
+              timeout: this.options.ackTimeoutMs,
+              compression: 0,
+              topicData: [
+                {
+                  topic,
+                  partitions: wanted.map((p) => ({
+                    partition: p.partition,
+                    firstSequence: 0,
+                    messages: p.messages,
+                  })),
+                },
+              ],
+            });
+            for (const p of wanted) {
+              const acked = response.topics?.some(
+                (t) =>
+                  t.topicName === topic &&
+                  t.partitions.some((r) => r.partition === p.partition && r.errorCode === 0),
+              );
+              if (!acked) {
+                throw new ReplicatorError(
+                  "NOT_ACKNOWLEDGED",
+                  `${topic}[${p.partition}]: no acknowledgement`,
+                  {
+                    retriable: true,
+                  },
+                );
+              }
+            }
+          }),
         );
-        if (!acked) {
-          throw new ReplicatorError("NOT_ACKNOWLEDGED", `${topic}[${partition}]: no acknowledgement`, {
-            retriable: true,
-          });
-        }
         return;
       } catch (err) {
+        // A retry re-sends every partition of the request: at-least-once, so a duplicate is acceptable.
         if (!isRetriable(err) || attempt >= this.options.retries) throw err;
         const base = Math.min(this.options.maxRetryMs, this.options.initialRetryMs * 2 ** attempt);
         await this.cluster.refreshMetadata().catch(() => undefined);

@@ -53,6 +53,11 @@ const BATCH_OVERHEAD = 512;
 const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
 const FETCH_MAX_BYTES_PER_PARTITION = 4 * 1024 * 1024;
 const FETCH_MAX_BYTES = 32 * 1024 * 1024;
+/**
+ * At-least-once: produce requests in flight per pipeline; partitions that become ready meanwhile share the
+ * next request (fewer, larger requests than one per partition).
+ */
+const DIRECT_REQUESTS_IN_FLIGHT = 2;
 /** Records per send to a destination (one acknowledgement, then one commit). */
 const MAX_RECORDS_PER_SEND = 1000;
 
@@ -670,7 +675,7 @@ export class Replicator {
       // kafkajs's transactional producer. Either way each partition has one send in flight at a time.
       const direct = exactlyOnce
         ? undefined
-        : DirectProducer.create(dst.kafka, p.targetTopic, { maxInFlightRequests: concurrency });
+        : DirectProducer.create(dst.kafka, p.targetTopic, { maxInFlightRequests: DIRECT_REQUESTS_IN_FLIGHT });
       const producer = direct
         ? undefined
         : dst.kafka.producer({
@@ -680,6 +685,8 @@ export class Replicator {
             retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 5000 },
             ...(exactlyOnce ? { transactionalId: groupId, transactionTimeout: 30_000 } : {}),
           });
+      if (!exactlyOnce && !direct)
+        log.info("kafkajs cluster factory not found: sending through kafkajs's producer");
       run.producer = producer;
       run.direct = direct;
       run.transactional = exactlyOnce;
