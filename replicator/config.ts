@@ -130,15 +130,10 @@ export const configSchema = z
         /** Elect one leader among the replicators of this id (it alone creates target topics). */
         leaderElection: z.boolean().default(true),
         /**
-         * At-least-once: source partitions of one pipeline replicated at the same time, each in order.
-         * Exactly-once runs one at a time (a transactional producer has one open transaction).
+         * Source partitions of one pipeline replicated at the same time, each in order. Under exactly-once,
+         * the slices replicated together share one destination transaction.
          */
         partitionConcurrency: z.number().int().min(1).max(64).default(8),
-        /**
-         * At-least-once: acknowledged source positions are committed at most this often (ms); a crash
-         * re-sends at most this much. 0 commits after every acknowledged batch.
-         */
-        commitIntervalMs: z.number().int().min(0).max(60_000).default(1000),
       })
       .strict()
       .default({}),

@@ -7,7 +7,7 @@
  * topic is discovered (from the earliest offset) and stops when the topic or the rule goes away.
  *
  * Delivery is at-least-once by default: records go to an idempotent producer with acks=all, and a
- * source offset is resolved (then committed every `commitIntervalMs`) only after the destination
+ * source offset is resolved (and committed after the fetched batch) only after the destination
  * acknowledged it. Up to `partitionConcurrency` source partitions are replicated at the same time, each
  * in order. Exactly-once writes records and source positions in one destination transaction.
  * Produce requests are encoded by ./produce-encoding.ts (kafkajs's bytes, written faster).
@@ -25,6 +25,7 @@ import { decideRecord, planPipelines, policyFor, type Pipeline } from "./plan.js
 import { withProvenance, type Headers, type ReplicationPolicy } from "./policy.js";
 import { installFastProduceEncoding } from "./produce-encoding.js";
 import { DirectProducer } from "./direct-producer.js";
+import { TransactionGroup } from "./transactions.js";
 
 // kafkajs is CommonJS: under plain Node ESM only its default export is reliable.
 const { ConfigResourceTypes, Kafka: KafkaClient, logLevel } = kafkajs;
@@ -101,6 +102,8 @@ type PipelineRun = {
   direct?: DirectProducer;
   /** Exactly-once mode: the producer is transactional (transactional id = group id). */
   transactional: boolean;
+  /** Exactly-once mode: the shared destination transaction of the slices replicated at the same time. */
+  transactions?: TransactionGroup;
   /** Exactly-once mode: per source partition, the next offset to replicate as committed in the destination. */
   eosStart?: Map<number, bigint>;
   partitions: Map<number, PartitionProgress>;
@@ -670,7 +673,7 @@ export class Replicator {
       // Exactly-once: source positions live in the destination cluster (group `groupId` there), written in
       // the same transaction as the records (MirrorMaker 2's exactly-once design). A restarted pipeline
       // fences the previous producer (same transactional id) and resumes from those positions.
-      const concurrency = exactlyOnce ? 1 : this.config.replicator.partitionConcurrency;
+      const concurrency = this.config.replicator.partitionConcurrency;
       // At-least-once sends go straight to the partition leaders (./direct-producer.ts); exactly-once uses
       // kafkajs's transactional producer. Either way each partition has one send in flight at a time.
       const direct = exactlyOnce
@@ -690,6 +693,7 @@ export class Replicator {
       run.producer = producer;
       run.direct = direct;
       run.transactional = exactlyOnce;
+      if (exactlyOnce && producer) run.transactions = new TransactionGroup(producer, groupId);
       await (direct ?? producer)?.connect();
       if (exactlyOnce) {
         const committed = await dst.admin.fetchOffsets({ groupId, topics: [p.sourceTopic] });
@@ -729,10 +733,10 @@ export class Replicator {
       await consumer.connect();
       await consumer.subscribe({ topics: [p.sourceTopic], fromBeginning: true });
       await consumer.run({
-        // At-least-once: kafkajs commits the offsets resolved below (only after the destination acknowledged)
-        // every commitIntervalMs and when the consumer stops. Exactly-once keeps its positions in the destination.
+        // At-least-once: kafkajs commits the offsets resolved below (only after the destination acknowledged
+        // them) after each fetched batch. Exactly-once keeps its positions in the destination.
         autoCommit: !exactlyOnce,
-        autoCommitInterval: this.config.replicator.commitIntervalMs,
+        autoCommitInterval: 0,
         partitionsConsumedConcurrently: concurrency,
         eachBatchAutoResolve: false,
         eachBatch: (payload) =>
@@ -873,19 +877,12 @@ export class Replicator {
       if (!last) break;
       const next = (BigInt(last.offset) + 1n).toString();
       const position = { topic: batch.topic, partition: batch.partition, offset: next };
-      if (run.transactional && producer) {
-        const txn = await producer.transaction();
-        try {
-          await this.send(viaKafkajs(txn, p.targetTopic), out, sizes, run.maxBatchBytes);
-          await txn.sendOffsets({
-            consumerGroupId: run.groupId,
-            topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }],
-          });
-          await txn.commit();
-        } catch (err) {
-          await txn.abort().catch(() => undefined);
-          throw err;
-        }
+      if (run.transactions) {
+        // Exactly-once: this slice's records and its source position, in the transaction it shares with
+        // the slices of other partitions replicated at the same time (./transactions.ts).
+        await run.transactions.run(position, (txn) =>
+          this.send(viaKafkajs(txn, p.targetTopic), out, sizes, run.maxBatchBytes),
+        );
         run.eosStart?.set(batch.partition, BigInt(next));
         // Best effort, for monitoring and shorter re-reads; the destination holds the authoritative position.
         void run.consumer?.commitOffsets([position]).catch(() => undefined);

@@ -148,7 +148,7 @@ describe("replicator CLI", function () {
   ): Promise<{ values: string[]; produced: number }> {
     const set = await getKafka();
     const topic = randomTopic("kill");
-    await createTopic("dc1", topic, 2);
+    await createTopic("dc1", topic, 4);
     const file = join(dir, "replicator.json");
     writeFileSync(
       file,
