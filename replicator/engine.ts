@@ -167,6 +167,33 @@ function kafkaLogCreator(logger: Logger) {
     };
 }
 
+/** Records cut, in order, into requests that stay within the destination's batch limit. */
+function toRequests(records: RecordLike[], sizes: number[], maxBatchBytes: number): Message[][] {
+  const requests: Message[][] = [];
+  let chunk: Message[] = [];
+  let size = 0;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    const s = sizes[i]!;
+    if (size + s > maxBatchBytes && chunk.length > 0) {
+      requests.push(chunk);
+      chunk = [];
+      size = 0;
+    }
+    const message: Message = {
+      key: r.key,
+      value: r.value,
+      headers: r.headers as IHeaders,
+      partition: r.partition,
+    };
+    if (r.timestamp !== undefined) message.timestamp = r.timestamp;
+    chunk.push(message);
+    size += s;
+  }
+  if (chunk.length > 0) requests.push(chunk);
+  return requests;
+}
+
 /** Delivery through a kafkajs producer or transaction: acks=all, and every partition sent to acknowledged. */
 function viaKafkajs(producer: Pick<Producer, "send">, topic: string) {
   return async (messages: Message[]): Promise<void> => {
@@ -693,7 +720,11 @@ export class Replicator {
       run.producer = producer;
       run.direct = direct;
       run.transactional = exactlyOnce;
-      if (exactlyOnce && producer) run.transactions = new TransactionGroup(producer, groupId);
+      if (exactlyOnce && producer) {
+        run.transactions = new TransactionGroup(producer, groupId, (txn, messages) =>
+          viaKafkajs(txn, p.targetTopic)(messages),
+        );
+      }
       await (direct ?? producer)?.connect();
       if (exactlyOnce) {
         const committed = await dst.admin.fetchOffsets({ groupId, topics: [p.sourceTopic] });
@@ -880,16 +911,15 @@ export class Replicator {
       if (run.transactions) {
         // Exactly-once: this slice's records and its source position, in the transaction it shares with
         // the slices of other partitions replicated at the same time (./transactions.ts).
-        await run.transactions.run(position, (txn) =>
-          this.send(viaKafkajs(txn, p.targetTopic), out, sizes, run.maxBatchBytes),
-        );
+        await run.transactions.run(position, toRequests(out, sizes, run.maxBatchBytes));
         run.eosStart?.set(batch.partition, BigInt(next));
         // Best effort, for monitoring and shorter re-reads; the destination holds the authoritative position.
         void run.consumer?.commitOffsets([position]).catch(() => undefined);
-      } else if (direct) {
-        await this.send((chunk) => direct.send(targetPartition, chunk), out, sizes, run.maxBatchBytes);
-      } else if (producer) {
-        await this.send(viaKafkajs(producer, p.targetTopic), out, sizes, run.maxBatchBytes);
+      } else {
+        const deliver = direct
+          ? (chunk: Message[]) => direct.send(targetPartition, chunk)
+          : viaKafkajs(producer!, p.targetTopic);
+        for (const request of toRequests(out, sizes, run.maxBatchBytes)) await deliver(request);
       }
       const ackAt = Date.now();
       const latency = this.metrics.latency.labels({ destination: p.destinationDc });
@@ -910,38 +940,6 @@ export class Replicator {
       run.partitions.set(batch.partition, progress);
       await heartbeat();
     }
-  }
-
-  /** Sends records in order, in requests that stay within the destination's batch limit; waits for acks=all. */
-  private async send(
-    deliver: (messages: Message[]) => Promise<void>,
-    records: RecordLike[],
-    sizes: number[],
-    maxBatchBytes: number,
-  ): Promise<void> {
-    let chunk: Message[] = [];
-    let size = 0;
-    const flush = async () => {
-      if (chunk.length === 0) return;
-      await deliver(chunk);
-      chunk = [];
-      size = 0;
-    };
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i]!;
-      const s = sizes[i]!;
-      if (size + s > maxBatchBytes) await flush();
-      const message: Message = {
-        key: r.key,
-        value: r.value,
-        headers: r.headers as IHeaders,
-        partition: r.partition,
-      };
-      if (r.timestamp !== undefined) message.timestamp = r.timestamp;
-      chunk.push(message);
-      size += s;
-    }
-    await flush();
   }
 
   /** Per-partition lag = source high watermark − next offset to replicate; updates the lag gauge. */

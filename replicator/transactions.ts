@@ -2,16 +2,18 @@
  * Exactly-once group commit: slices of several source partitions replicated at the same time share one
  * destination transaction, which holds their records and their source positions and commits once.
  *
- * A kafkajs transactional producer has one open transaction at a time. Giving each partition's slice a
- * transaction of its own (begin, produce, add offsets, commit: five round trips) made exactly-once
- * replicate one partition after another. Here every slice that starts while a transaction is open joins
- * it; the last member to finish its sends seals the transaction, and the positions of all members are
- * committed with the records (`sendOffsets`) in one `commit`. If any member fails, the whole
- * transaction is aborted and every member gets the error (its records are replicated again, and a
- * `read_committed` reader never sees the aborted copy). Slices that arrive after the seal wait for the
- * commit and open the next transaction.
+ * A kafkajs transactional producer has one open transaction at a time, and it sends one request per
+ * broker at a time. Giving each partition's slice a transaction of its own (add partitions, produce, add
+ * offsets, commit offsets, end: five round trips) made exactly-once replicate one partition after
+ * another. Here slices hand over their records (already cut into requests within the destination's batch
+ * limit) and their source positions; whatever arrives while a transaction is being committed, or in the
+ * same turn of the event loop, goes into the next one. A transaction then sends the records of all its
+ * slices together — one produce request per "wave", the n-th request of every slice in the n-th wave, so
+ * each partition keeps its order — then the positions of all slices (`sendOffsets`), then `commit`.
+ * If anything fails, the transaction is aborted and every slice in it gets the error (its records are
+ * replicated again; a `read_committed` reader never sees the aborted copy).
  */
-import type { Producer, Transaction } from "kafkajs";
+import type { Message, Producer, Transaction } from "kafkajs";
 
 export interface SourcePosition {
   topic: string;
@@ -20,94 +22,91 @@ export interface SourcePosition {
   offset: string;
 }
 
+/** Sends one request's records inside the transaction and checks that every partition acknowledged. */
+export type TransactionalSend = (txn: Transaction, messages: Message[]) => Promise<void>;
+
 interface Round {
-  txn: Transaction;
-  members: number;
-  sealed: boolean;
   positions: SourcePosition[];
-  failure?: { error: unknown };
+  /** Per slice, its requests in order (each within the destination's batch limit). */
+  requests: Message[][][];
   done: Promise<void>;
   settle: (error?: unknown) => void;
 }
 
+function newRound(): Round {
+  let settle!: (error?: unknown) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    settle = (error) => (error === undefined ? resolve() : reject(error));
+  });
+  // Every slice awaits `done`; this keeps a rejection from being reported as unhandled in between.
+  done.catch(() => undefined);
+  return { positions: [], requests: [], done, settle };
+}
+
 export class TransactionGroup {
-  private current?: Round;
-  private opening?: Promise<void>;
-  private committing: Promise<void> = Promise.resolve();
+  private next?: Round;
+  private committing = false;
+  private scheduled = false;
 
   constructor(
     private readonly producer: Pick<Producer, "transaction">,
     /** The consumer group (in the destination cluster) that stores the source positions. */
     private readonly groupId: string,
+    private readonly sendRequest: TransactionalSend,
   ) {}
 
   /**
-   * Runs `work` (the sends of one slice) inside the shared transaction; resolves once the transaction,
-   * with `position`, is committed, and rejects if it was aborted.
+   * Adds one slice — its records, cut into requests, and the source position after it — to the next
+   * transaction; resolves once that transaction is committed and rejects if it was aborted. A caller
+   * waits for this before it adds the next slice of the same partition.
    */
-  async run(position: SourcePosition, work: (txn: Transaction) => Promise<void>): Promise<void> {
-    const round = await this.join();
-    try {
-      await work(round.txn);
-      round.positions.push(position);
-    } catch (error) {
-      round.failure ??= { error };
-    } finally {
-      round.members--;
-      if (round.members === 0) this.finish(round);
-    }
+  run(position: SourcePosition, requests: Message[][]): Promise<void> {
+    const round = (this.next ??= newRound());
+    round.positions.push(position);
+    round.requests.push(requests);
+    this.schedule();
     return round.done;
   }
 
-  private async join(): Promise<Round> {
-    for (;;) {
-      const open = this.current;
-      if (open && !open.sealed) {
-        open.members++;
-        return open;
-      }
-      this.opening ??= this.open().finally(() => {
-        this.opening = undefined;
-      });
-      await this.opening;
-    }
-  }
-
-  private async open(): Promise<void> {
-    await this.committing;
-    const txn = await this.producer.transaction();
-    let settle!: (error?: unknown) => void;
-    const done = new Promise<void>((resolve, reject) => {
-      settle = (error) => (error === undefined ? resolve() : reject(error));
+  private schedule(): void {
+    if (this.committing || this.scheduled || !this.next) return;
+    this.scheduled = true;
+    // Let the other partitions ready in this turn of the event loop join first.
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.commitNext();
     });
-    // Members await `done`; this keeps a rejection that settles first from being reported as unhandled.
-    done.catch(() => undefined);
-    this.current = { txn, members: 0, sealed: false, positions: [], done, settle };
   }
 
-  private finish(round: Round): void {
-    round.sealed = true;
-    if (this.current === round) this.current = undefined;
-    this.committing = (async () => {
-      try {
-        if (round.failure) throw round.failure.error;
-        const byTopic = new Map<string, { partition: number; offset: string }[]>();
-        for (const p of round.positions) {
-          byTopic.set(p.topic, [
-            ...(byTopic.get(p.topic) ?? []),
-            { partition: p.partition, offset: p.offset },
-          ]);
-        }
-        await round.txn.sendOffsets({
-          consumerGroupId: this.groupId,
-          topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
-        });
-        await round.txn.commit();
-        round.settle();
-      } catch (error) {
-        await round.txn.abort().catch(() => undefined);
-        round.settle(error ?? new Error("transaction failed"));
+  private async commitNext(): Promise<void> {
+    const round = this.next;
+    if (!round || this.committing) return;
+    this.next = undefined;
+    this.committing = true;
+    let txn: Transaction | undefined;
+    try {
+      txn = await this.producer.transaction();
+      const waves = Math.max(0, ...round.requests.map((r) => r.length));
+      for (let wave = 0; wave < waves; wave++) {
+        const messages = round.requests.flatMap((r) => r[wave] ?? []);
+        if (messages.length > 0) await this.sendRequest(txn, messages);
       }
-    })();
+      const byTopic = new Map<string, { partition: number; offset: string }[]>();
+      for (const p of round.positions) {
+        byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), { partition: p.partition, offset: p.offset }]);
+      }
+      await txn.sendOffsets({
+        consumerGroupId: this.groupId,
+        topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
+      });
+      await txn.commit();
+      round.settle();
+    } catch (error) {
+      await txn?.abort().catch(() => undefined);
+      round.settle(error ?? new Error("transaction failed"));
+    } finally {
+      this.committing = false;
+      this.schedule();
+    }
   }
 }
