@@ -725,15 +725,19 @@ export class Replicator {
           viaKafkajs(txn, p.targetTopic)(messages),
         );
       }
-      await (direct ?? producer)?.connect();
-      if (exactlyOnce) {
-        const committed = await dst.admin.fetchOffsets({ groupId, topics: [p.sourceTopic] });
-        run.eosStart = new Map();
-        for (const t of committed)
-          for (const part of t.partitions)
-            if (part.offset !== "-1" && part.offset !== "")
-              run.eosStart.set(part.partition, BigInt(part.offset));
-      }
+      // The destination side (producer, exactly-once positions) and the source side (consumer connection
+      // and subscription) are set up at the same time: a new topic's first records arrive sooner.
+      const destinationReady = (async () => {
+        await (direct ?? producer)?.connect();
+        if (exactlyOnce) {
+          const committed = await dst.admin.fetchOffsets({ groupId, topics: [p.sourceTopic] });
+          run.eosStart = new Map();
+          for (const t of committed)
+            for (const part of t.partitions)
+              if (part.offset !== "-1" && part.offset !== "")
+                run.eosStart.set(part.partition, BigInt(part.offset));
+        }
+      })();
       const consumer = this.dc(p.sourceDc).kafka.consumer({
         groupId,
         sessionTimeout: this.config.replicator.sessionTimeoutMs,
@@ -761,8 +765,13 @@ export class Replicator {
           run.error = errorText(event.payload.error);
         }
       });
-      await consumer.connect();
-      await consumer.subscribe({ topics: [p.sourceTopic], fromBeginning: true });
+      const sourceReady = (async () => {
+        await consumer.connect();
+        await consumer.subscribe({ topics: [p.sourceTopic], fromBeginning: true });
+      })();
+      const [destination, source] = await Promise.allSettled([destinationReady, sourceReady]);
+      if (destination.status === "rejected") throw destination.reason;
+      if (source.status === "rejected") throw source.reason;
       await consumer.run({
         // At-least-once: kafkajs commits the offsets resolved below (only after the destination acknowledged
         // them) after each fetched batch. Exactly-once keeps its positions in the destination.
