@@ -6,10 +6,11 @@
  * (source dc, source topic, destination dc) pipeline has its own consumer that starts when the
  * topic is discovered (from the earliest offset) and stops when the topic or the rule goes away.
  *
- * Delivery is at-least-once by default: records go to an idempotent producer with acks=all, and a
- * source offset is resolved (and committed after the fetched batch) only after the destination
- * acknowledged it. Up to `partitionConcurrency` source partitions are replicated at the same time, each
- * in order. Exactly-once writes records and source positions in one destination transaction.
+ * Delivery is at-least-once by default: records go straight to the target partitions' leaders with
+ * acks=all (./direct-producer.ts), and a source offset is resolved (and committed after the fetched batch)
+ * only after the destination acknowledged it. Up to `partitionConcurrency` source partitions are
+ * replicated at the same time, each in order. Exactly-once writes records and source positions in
+ * destination transactions shared by the partitions replicated together (./transactions.ts).
  * Produce requests are encoded by ./produce-encoding.ts (kafkajs's bytes, written faster).
  */
 import type { Logger } from "pino";
@@ -100,8 +101,6 @@ type PipelineRun = {
   producer?: Producer;
   /** At-least-once: the sender straight to the target partitions' leaders (instead of `producer`). */
   direct?: DirectProducer;
-  /** Exactly-once mode: the producer is transactional (transactional id = group id). */
-  transactional: boolean;
   /** Exactly-once mode: the shared destination transaction of the slices replicated at the same time. */
   transactions?: TransactionGroup;
   /** Exactly-once mode: per source partition, the next offset to replicate as committed in the destination. */
@@ -681,7 +680,6 @@ export class Replicator {
       maxBatchBytes: 0,
       partitions: new Map(),
       assigned: [],
-      transactional: false,
       records: 0,
       bytes: 0,
       skipped: 0,
@@ -719,7 +717,6 @@ export class Replicator {
         log.info("kafkajs cluster factory not found: sending through kafkajs's producer");
       run.producer = producer;
       run.direct = direct;
-      run.transactional = exactlyOnce;
       if (exactlyOnce && producer) {
         run.transactions = new TransactionGroup(producer, groupId, (txn, messages) =>
           viaKafkajs(txn, p.targetTopic)(messages),
