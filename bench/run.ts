@@ -91,18 +91,19 @@ const METHOD_LABELS: Record<string, string> = {
   raw: "(b) raw chain limit: pre-signed `issue` txs pipelined",
   batch: "(c) pre-signed `issueBatch` txs pipelined",
   rest: "REST service (`server/`), fixed concurrency",
+  "rest-bulk": "REST service, bulk endpoint (`POST /v1/licenses/batch`), fixed concurrency",
 };
 
 async function licensing(options: BenchOptions): Promise<LicensingResult[]> {
   const methods = options.methods as string[];
   const runs = new Map<string, LicensingRun[]>(methods.map((m) => [m, []]));
-  const restReason = methods.includes("rest") ? restUnavailable() : null;
+  const restReason = methods.some((m) => m.startsWith("rest")) ? restUnavailable() : null;
   progress(`licensing: starting ${options.chains} local chains and deploying LicenseToken`);
   const bench: BenchChains = await startBenchChains(CHAIN_IDS.slice(0, options.chains));
   try {
     for (let rep = 1; rep <= options.repeat; rep++) {
       for (const method of methods) {
-        if (method === "rest" && restReason) continue;
+        if (method.startsWith("rest") && restReason) continue;
         progress(`licensing ${rep}/${options.repeat}: ${METHOD_LABELS[method]}`);
         try {
           const run =
@@ -124,16 +125,28 @@ async function licensing(options: BenchOptions): Promise<LicensingResult[]> {
                       },
                       progress,
                     )
-                  : await runRest(
-                      bench,
-                      {
-                        licenses: options.restLicenses,
-                        concurrency: options.restConcurrency,
-                        batchSize: options.restBatchSize,
-                        timeoutSeconds: options.restTimeout,
-                      },
-                      progress,
-                    );
+                  : method === "rest"
+                    ? await runRest(
+                        bench,
+                        {
+                          licenses: options.restLicenses,
+                          concurrency: options.restConcurrency,
+                          batchSize: options.restBatchSize,
+                          timeoutSeconds: options.restTimeout,
+                        },
+                        progress,
+                      )
+                    : await runRest(
+                        bench,
+                        {
+                          licenses: options.restBulkLicenses,
+                          concurrency: options.restBulkConcurrency,
+                          bulkSize: options.restBulkSize,
+                          batchSize: options.restBatchSize,
+                          timeoutSeconds: options.restTimeout,
+                        },
+                        progress,
+                      );
           progress(`    → ${run.licensesPerSec.toFixed(1)} licenses/s`);
           runs.get(method)?.push(run);
         } catch (error) {
@@ -162,7 +175,7 @@ async function licensing(options: BenchOptions): Promise<LicensingResult[]> {
       id: m,
       label: METHOD_LABELS[m] ?? m,
       runs: list,
-      ...(m === "rest" && restReason
+      ...(m.startsWith("rest") && restReason
         ? { status: "not-integrated" as const, reason: restReason }
         : failed.length > 0
           ? { reason: `${failed.length} of ${list.length} runs failed: ${failed[0]?.error?.split("\n")[0]}` }

@@ -9,9 +9,10 @@ import { z } from "zod";
 import { allows, ApiKeys, RateLimiter, type Principal } from "./auth.js";
 import type { Scope } from "./config.js";
 import { AppError, errorBody } from "./errors.js";
+import { isHexAddress } from "./keccak.js";
 import type { Metrics } from "./metrics.js";
 import { openApiDocument, docsPage } from "./openapi.js";
-import type { LicenseService } from "./service.js";
+import type { IssueInput, LicenseService } from "./service.js";
 import type { LicenseRecord } from "./store.js";
 
 export interface AppDeps {
@@ -23,6 +24,8 @@ export interface AppDeps {
   bodyLimitBytes: number;
   /** Upper bound for `?wait` / `Prefer: wait=N` (ms). */
   maxWaitMs?: number;
+  /** `POST /v1/licenses/batch`: most items per request and its body limit (defaults 500 / 1 MiB). */
+  bulk?: { maxItems: number; bodyLimitBytes: number };
 }
 
 const MAX_DURATION = 100 * 365 * 24 * 3600;
@@ -33,7 +36,10 @@ const issueBody = z
     productId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
     licensee: z
       .string()
-      .refine((v) => isAddress(v), "must be an EVM address (0x + 40 hex, valid checksum if mixed case)")
+      .refine(
+        (v) => isHexAddress(v, isAddress),
+        "must be an EVM address (0x + 40 hex, valid checksum if mixed case)",
+      )
       .refine((v) => v.toLowerCase() !== ZeroAddress, "must not be the zero address"),
     durationSeconds: z.number().int().min(1).max(MAX_DURATION).optional(),
     seats: z
@@ -45,6 +51,9 @@ const issueBody = z
     chain: z.union([chainRef, z.array(chainRef).min(1).max(16)]).optional(),
   })
   .strict();
+
+/** One item of `POST /v1/licenses/batch`: the single request's body plus its own idempotency key. */
+const bulkItem = issueBody.extend({ idempotencyKey: z.string().optional() }).strict();
 
 const listQuery = z
   .object({
@@ -208,7 +217,14 @@ export function createApp(deps: AppDeps): express.Express {
     }
     next();
   });
-  v1.use(express.json({ limit: deps.bodyLimitBytes, type: "application/json", strict: true }));
+  // the bulk route has its own (larger) body limit; every other route the configured one
+  const bulk = deps.bulk ?? { maxItems: 500, bodyLimitBytes: 1024 * 1024 };
+  const jsonBody = express.json({ limit: deps.bodyLimitBytes, type: "application/json", strict: true });
+  const bulkJsonBody = express.json({ limit: bulk.bodyLimitBytes, type: "application/json", strict: true });
+  v1.use((req, res, next) => {
+    if (req.method === "POST" && req.path === "/licenses/batch") bulkJsonBody(req, res, next);
+    else jsonBody(req, res, next);
+  });
 
   const need =
     (scope: Scope) =>
@@ -220,7 +236,7 @@ export function createApp(deps: AppDeps): express.Express {
   const body = (req: Request): unknown => (req.body === undefined ? {} : req.body);
 
   const contractOf = (chainId: number): string => service.clients.get(chainId)?.config.contract ?? "";
-  const resolveChains = (chain: z.infer<typeof issueBody>["chain"]): number[] | undefined => {
+  const resolveChains = (chain: z.infer<typeof issueBody>["chain"], prefix = ""): number[] | undefined => {
     if (chain === undefined) return undefined;
     const list = Array.isArray(chain) ? chain : [chain];
     return list.map((ref, i) => {
@@ -228,10 +244,20 @@ export function createApp(deps: AppDeps): express.Express {
       const found = [...service.clients.values()].find((c) => c.config.name === ref);
       if (!found)
         throw new AppError("VALIDATION_FAILED", `unknown chain ${ref}`, {
-          field: Array.isArray(chain) ? `chain.${i}` : "chain",
+          field: `${prefix}${Array.isArray(chain) ? `chain.${i}` : "chain"}`,
         });
       return found.chainId;
     });
+  };
+  const issueInput = (input: z.infer<typeof issueBody>, prefix = ""): IssueInput => {
+    const chains = resolveChains(input.chain, prefix);
+    return {
+      productId: input.productId,
+      licensee: input.licensee,
+      ...(input.durationSeconds === undefined ? {} : { durationSeconds: input.durationSeconds }),
+      ...(input.seats === undefined ? {} : { seats: input.seats }),
+      ...(chains ? { chains } : {}),
+    };
   };
 
   v1.post("/licenses", need("licenses:write"), async (req, res) => {
@@ -239,22 +265,78 @@ export function createApp(deps: AppDeps): express.Express {
     if (key !== undefined) parse(idempotencyKey, key, "Idempotency-Key");
     const input = parse(issueBody, body(req));
     const wait = waitMs(req, maxWait);
-    const chains = resolveChains(input.chain);
-    const { license, created } = service.accept(
-      principal(res),
-      {
-        productId: input.productId,
-        licensee: input.licensee,
-        ...(input.durationSeconds === undefined ? {} : { durationSeconds: input.durationSeconds }),
-        ...(input.seats === undefined ? {} : { seats: input.seats }),
-        ...(chains ? { chains } : {}),
-      },
-      key,
-    );
+    const { license, created } = await service.accept(principal(res), issueInput(input), key);
     const final = wait > 0 ? await service.waitFor(license.id, wait) : license;
     res.set("Location", `/v1/licenses/${license.id}`);
     if (!created) res.set("Idempotent-Replayed", "true");
     res.status(final.status === "confirmed" ? 201 : 202).json(licenseView(final, contractOf(final.chainId)));
+  });
+
+  /**
+   * Bulk issue: `{ items: [{ productId, licensee, ..., idempotencyKey? }] }`. All-or-nothing validation
+   * (400 naming `items.<i>.<field>`, nothing accepted); then one result per item, in order, in a 202:
+   * `{ index, status: 202, license, replayed? }` or `{ index, status, error: { code, message, field? } }`.
+   */
+  v1.post("/licenses/batch", need("licenses:write"), async (req, res) => {
+    const raw = body(req);
+    const items = parse(
+      z
+        .object({
+          items: z.array(z.unknown()).min(1).max(bulk.maxItems, `at most ${bulk.maxItems} items per request`),
+        })
+        .strict(),
+      raw,
+    ).items;
+    const parsed = items.map((item, i) => {
+      const value = parse(bulkItem, item, `items.${i}.`);
+      if (value.idempotencyKey !== undefined)
+        parse(idempotencyKey, value.idempotencyKey, `items.${i}.idempotencyKey`);
+      return { input: issueInput(value, `items.${i}.`), idempotencyKey: value.idempotencyKey };
+    });
+    // the request took one token of the rate limit; a bulk request costs one per item
+    if (parsed.length > 1) {
+      const limit = deps.rateLimiter.take(principal(res).id, Date.now(), parsed.length - 1);
+      if (!limit.allowed) {
+        res.set("Retry-After", String(limit.retryAfterSeconds));
+        throw new AppError(
+          "RATE_LIMITED",
+          `rate limit exceeded (${parsed.length} items); retry after ${limit.retryAfterSeconds} s`,
+        );
+      }
+    }
+    const results = await service.acceptMany(
+      principal(res),
+      parsed.map((p) => (p.idempotencyKey === undefined ? { input: p.input } : p)),
+    );
+    let accepted = 0;
+    let replayed = 0;
+    let failed = 0;
+    const out = results.map((result, index) => {
+      if ("error" in result) {
+        failed++;
+        const { body: error } = errorBody(result.error);
+        const field =
+          result.error.code === "IDEMPOTENCY_CONFLICT"
+            ? `items.${index}.idempotencyKey`
+            : error.field === undefined
+              ? undefined
+              : `items.${index}.${error.field}`;
+        return {
+          index,
+          status: result.error.httpStatus,
+          error: { ...error, ...(field ? { field } : {}) },
+        };
+      }
+      if (result.created) accepted++;
+      else replayed++;
+      return {
+        index,
+        status: 202,
+        ...(result.created ? {} : { replayed: true }),
+        license: licenseView(result.license, contractOf(result.license.chainId)),
+      };
+    });
+    res.status(202).json({ accepted, replayed, failed, items: out });
   });
 
   v1.get("/licenses", need("licenses:read"), (req, res) => {

@@ -40,15 +40,17 @@ export function takeToken(
   now: number,
   perSecond: number,
   burst: number,
+  /** Tokens this request costs (a bulk request: one per item). */
+  cost = 1,
 ): { allowed: boolean; bucket: Bucket; retryAfterSeconds: number } {
   const current = bucket ?? { tokens: burst, updatedAt: now };
   const tokens = Math.min(burst, current.tokens + ((now - current.updatedAt) / 1000) * perSecond);
-  if (tokens >= 1)
-    return { allowed: true, bucket: { tokens: tokens - 1, updatedAt: now }, retryAfterSeconds: 0 };
+  if (tokens >= cost)
+    return { allowed: true, bucket: { tokens: tokens - cost, updatedAt: now }, retryAfterSeconds: 0 };
   return {
     allowed: false,
     bucket: { tokens, updatedAt: now },
-    retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / perSecond)),
+    retryAfterSeconds: Math.max(1, Math.ceil((cost - tokens) / perSecond)),
   };
 }
 
@@ -60,8 +62,8 @@ export class RateLimiter {
     private readonly burst: number,
   ) {}
 
-  take(key: string, now = Date.now()): { allowed: boolean; retryAfterSeconds: number } {
-    const result = takeToken(this.buckets.get(key), now, this.perSecond, this.burst);
+  take(key: string, now = Date.now(), cost = 1): { allowed: boolean; retryAfterSeconds: number } {
+    const result = takeToken(this.buckets.get(key), now, this.perSecond, this.burst, cost);
     this.buckets.set(key, result.bucket);
     return result;
   }

@@ -2,10 +2,19 @@
  * Command-line client for the licensing REST API (clients and operators).
  * The API key comes from LICENSE_API_KEY (never from the command line); the URL from --url or LICENSE_API_URL.
  */
+import { readFileSync } from "node:fs";
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
 const HELP = `usage: license <command> [options]
 
 commands:
   issue --product <id> --licensee <address> [--duration <s>] [--seats <n>] [--chain <id|name>] [--key <idempotency key>] [--wait]
+  issue-batch --file <items.json|->              many at once: a JSON array of items (or {"items": [...]}),
+                                                 each {productId, licensee, durationSeconds?, seats?, chain?, idempotencyKey?}
   get <license id>
   list [--licensee <address>] [--product <id>] [--status <status>] [--chain <id>] [--limit <n>] [--cursor <c>]
   verify <license id>
@@ -130,6 +139,14 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
       );
       break;
     }
+    case "issue-batch": {
+      const file = str(flags, "file");
+      if (!file) throw new Error("issue-batch: --file <items.json|-> is required");
+      const text = file === "-" ? await readStdin() : readFileSync(file, "utf8");
+      const parsed = JSON.parse(text) as unknown;
+      result = await call("POST", "/v1/licenses/batch", Array.isArray(parsed) ? { items: parsed } : parsed);
+      break;
+    }
     case "get":
       result = await call("GET", `/v1/licenses/${needId()}`);
       break;
@@ -200,6 +217,18 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
       );
     }
     if (result.body.nextCursor) console.log(`more: --cursor ${String(result.body.nextCursor)}`);
+  } else if (command === "issue-batch") {
+    const b = result.body;
+    console.log(`accepted ${String(b.accepted)}, replayed ${String(b.replayed)}, failed ${String(b.failed)}`);
+    for (const item of b.items as Record<string, unknown>[]) {
+      const license = item.license as Record<string, unknown> | undefined;
+      const error = item.error as Record<string, unknown> | undefined;
+      console.log(
+        license
+          ? `${String(item.index).padEnd(5)} ${String(license.id)}  ${item.replayed ? "replayed" : "accepted"} chain ${String(license.chainId)}`
+          : `${String(item.index).padEnd(5)} error ${String(item.status)} ${String(error?.code)}: ${String(error?.message)}${error?.field ? ` (field ${String(error.field)})` : ""}`,
+      );
+    }
   } else if (command === "products") {
     for (const p of result.body.items as Record<string, unknown>[])
       console.log(`${String(p.id).padEnd(6)} ${String(p.name)}`);

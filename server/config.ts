@@ -136,10 +136,33 @@ export const configSchema = z
           })
           .strict()
           .default({}),
+        /** `POST /v1/licenses/batch`: items per request and its own body limit. */
+        bulk: z
+          .object({
+            maxItems: z.number().int().min(1).max(10_000).default(500),
+            bodyLimitBytes: z
+              .number()
+              .int()
+              .positive()
+              .default(1024 * 1024),
+          })
+          .strict()
+          .default({}),
       })
       .strict()
       .default({}),
-    database: z.object({ path: z.string().min(1) }).strict(),
+    database: z
+      .object({
+        path: z.string().min(1),
+        /**
+         * Group commit: accepted requests are inserted together in one SQLite transaction, collected for
+         * this long (0 = the requests of one event-loop turn); the 202 is sent after that commit.
+         */
+        groupCommitMs: z.number().int().min(0).max(50).default(0),
+        /** At most this many requests per group commit (a full group is committed at once). */
+        groupCommitMaxSize: z.number().int().min(1).max(10_000).default(1000),
+      })
+      .strict(),
     /** A deployments file `{ chains: { "<chainId>": { address, blockNumber } } }` (relative to the config). */
     deploymentsFile: z.string().optional(),
     chains: z.array(chainSchema).min(1),
@@ -149,6 +172,14 @@ export const configSchema = z
       .object({
         maxSize: z.number().int().min(1).max(500).default(50),
         maxWaitMs: z.number().int().min(0).max(60_000).default(100),
+        /** `issueBatch` transactions in flight per (chain, signer): sent with consecutive nonces. */
+        inFlight: z.number().int().min(1).max(64).default(4),
+        /**
+         * `every-batch`: `eth_estimateGas` before every batch (a reverting batch is never sent);
+         * `learned`: estimate once, then gas per license learned from it (re-estimated after a revert),
+         * which halves the work of the node (an estimate executes the whole batch).
+         */
+        gasEstimate: z.enum(["every-batch", "learned"]).default("learned"),
       })
       .strict()
       .default({}),
@@ -160,6 +191,8 @@ export const configSchema = z
         maxFeeBumps: z.number().int().min(0).max(20).default(5),
         /** How long one wait for a receipt lasts before the outbox is reconciled again. */
         receiptTimeoutMs: z.number().int().min(1000).default(60_000),
+        /** Fee data (`getFeeData`: latest block and priority fee) is reused this long; 0 = per transaction. */
+        feeCacheMs: z.number().int().min(0).max(60_000).default(1000),
       })
       .strict()
       .default({}),

@@ -72,6 +72,7 @@ export async function buildRuntime(
     logger,
     metrics,
     bodyLimitBytes: config.server.bodyLimitBytes,
+    bulk: config.server.bulk,
   });
   const app = readOnly ? readOnlyApp(api) : api;
   return {

@@ -61,6 +61,30 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      "/v1/licenses/batch": {
+        post: {
+          summary: "Request many licenses at once (one result per item)",
+          description:
+            "Validation is all-or-nothing: one invalid item (schema, unknown product or chain, an idempotency key " +
+            "repeated within the request) makes the whole request a 400 `VALIDATION_FAILED` whose `field` names it " +
+            "(`items.<index>.<field>`), and nothing is accepted. A valid request is answered 202 with one result per " +
+            "item, in order: `status` 202 with the license (`replayed: true` for an idempotent replay), or the item's " +
+            "own error (`IDEMPOTENCY_CONFLICT` 409, `NO_CHAIN_AVAILABLE` 503). Each item's `idempotencyKey` shares " +
+            "the namespace of the single endpoint's `Idempotency-Key`. Costs one rate-limit token per item; the " +
+            "items are committed together, before the answer.",
+          requestBody: {
+            required: true,
+            ...(json({ $ref: "#/components/schemas/BulkIssueRequest" }) as object),
+          },
+          responses: {
+            "202": {
+              description: "Processed",
+              ...(json({ $ref: "#/components/schemas/BulkIssueResult" }) as object),
+            },
+            ...errors(400, 401, 403, 405, 413, 415, 429),
+          },
+        },
+      },
       "/v1/licenses/{id}": {
         get: {
           summary: "Get a license",
@@ -167,6 +191,49 @@ export function openApiDocument(): Record<string, unknown> {
                 { type: "string" },
                 { type: "array", items: { oneOf: [{ type: "integer" }, { type: "string" }] } },
               ],
+            },
+          },
+        },
+        BulkIssueRequest: {
+          type: "object",
+          required: ["items"],
+          additionalProperties: false,
+          properties: {
+            items: {
+              type: "array",
+              minItems: 1,
+              description: "at most `server.bulk.maxItems` (default 500)",
+              items: {
+                allOf: [
+                  { $ref: "#/components/schemas/IssueRequest" },
+                  {
+                    type: "object",
+                    properties: { idempotencyKey: { type: "string", maxLength: 200 } },
+                  },
+                ],
+              },
+            },
+          },
+        },
+        BulkIssueResult: {
+          type: "object",
+          properties: {
+            accepted: { type: "integer", description: "items that created a license" },
+            replayed: { type: "integer", description: "items answered with the license of their key" },
+            failed: { type: "integer", description: "items with an error" },
+            items: {
+              type: "array",
+              items: {
+                type: "object",
+                required: ["index", "status"],
+                properties: {
+                  index: { type: "integer" },
+                  status: { type: "integer", description: "202, or the HTTP status of the item's error" },
+                  replayed: { type: "boolean" },
+                  license,
+                  error: { $ref: "#/components/schemas/Error" },
+                },
+              },
             },
           },
         },

@@ -3,14 +3,15 @@
  * selects the chain, fails over before send, reads licenses back from the chains, renews and revokes.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { keccak256, encodeBytes32String } from "ethers";
+import { encodeBytes32String } from "ethers";
 import type { Logger } from "pino";
 import { ChainClient, LICENSE_INTERFACE, withTimeout } from "./chain.js";
+import { keccakHex } from "./keccak.js";
 import type { Config } from "./config.js";
 import { AppError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 import { selectChain, type ChainView } from "./policies.js";
-import type { LicenseRecord, ListFilter, Product, Store } from "./store.js";
+import type { InsertResult, LicenseRecord, ListFilter, NewLicenseItem, Product, Store } from "./store.js";
 import { ChainWorker } from "./worker.js";
 
 export interface IssueInput {
@@ -21,6 +22,9 @@ export interface IssueInput {
   /** Chain ids the client asks for, in order of preference. */
   chains?: number[];
 }
+
+/** One item's outcome in a bulk accept: its license (new or replayed) or its own error. */
+export type BulkItemResult = { license: LicenseRecord; created: boolean } | { error: AppError };
 
 export interface Client {
   id: string;
@@ -46,6 +50,16 @@ export class LicenseService {
   readonly clients: Map<number, ChainClient>;
   readonly workers = new Map<number, ChainWorker>();
   private sequence = 0;
+  /** Inserts waiting for the next group commit. */
+  private group: {
+    item: NewLicenseItem;
+    resolve: (result: InsertResult) => void;
+    reject: (error: unknown) => void;
+  }[] = [];
+  /** Cancels the scheduled commit of the current group. */
+  private cancelGroupTimer: (() => void) | undefined;
+  /** Products by id (read once from the store; products are only ever added). */
+  private readonly products_ = new Map<number, Product>();
   private timers: NodeJS.Timeout[] = [];
   private probing = false;
 
@@ -86,6 +100,7 @@ export class LicenseService {
   }
 
   async stop(): Promise<void> {
+    this.commitGroup();
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
     await Promise.all([...this.workers.values()].map((w) => w.stop()));
@@ -206,22 +221,140 @@ export class LicenseService {
     return product;
   }
 
-  /** Persists the request (or returns the one stored under the idempotency key). */
+  /**
+   * Persists the request (or returns the one stored under the idempotency key). Validation, chain
+   * selection and hashing run at once (their errors are thrown synchronously); the insert joins the
+   * current group commit, and the promise settles once that transaction committed.
+   */
   accept(
     client: Client,
     input: IssueInput,
     idempotencyKey?: string,
-  ): { license: LicenseRecord; created: boolean } {
+  ): Promise<{ license: LicenseRecord; created: boolean }> {
     this.writable();
-    const product = this.store.getProduct(input.productId);
-    if (!product)
-      throw new AppError("VALIDATION_FAILED", `unknown product ${input.productId}`, { field: "productId" });
-    for (const [i, id] of (input.chains ?? []).entries()) {
-      if (!this.clients.has(id))
-        throw new AppError("VALIDATION_FAILED", `unknown chain id ${id}`, {
-          field: input.chains!.length > 1 ? `chain.${i}` : "chain",
-        });
+    const product = this.checkInput(input, "");
+    const prepared = this.prepare(client, product, input, idempotencyKey);
+    if ("license" in prepared) return Promise.resolve(prepared);
+    return this.enqueue(prepared.item).then((result) => this.settled(result));
+  }
+
+  /**
+   * Accepts many requests at once (`POST /v1/licenses/batch`). Every item is validated first: an
+   * invalid item (unknown product or chain, an idempotency key repeated within the request) throws
+   * `VALIDATION_FAILED` naming `items.<index>.<field>` and nothing is accepted. Then each item is
+   * accepted on its own terms, all in one group commit: its result is the license (`created` or an
+   * idempotent replay) or its own error (`IDEMPOTENCY_CONFLICT`, `NO_CHAIN_AVAILABLE`, `INTERNAL`).
+   */
+  acceptMany(
+    client: Client,
+    items: readonly { input: IssueInput; idempotencyKey?: string }[],
+  ): Promise<BulkItemResult[]> {
+    this.writable();
+    const keys = new Map<string, number>();
+    const products = items.map(({ input, idempotencyKey }, i) => {
+      if (idempotencyKey !== undefined) {
+        const first = keys.get(idempotencyKey);
+        if (first !== undefined) {
+          throw new AppError(
+            "VALIDATION_FAILED",
+            `items.${i}.idempotencyKey: repeats the key of item ${first}`,
+            { field: `items.${i}.idempotencyKey` },
+          );
+        }
+        keys.set(idempotencyKey, i);
+      }
+      return this.checkInput(input, `items.${i}.`);
+    });
+    return this.acceptChunks(client, items, products);
+  }
+
+  /**
+   * The items of a bulk request in chunks of {@link BULK_CHUNK}, at most one chunk (of all bulk requests)
+   * per event-loop turn: under a full bulk load the handlers would otherwise take the one thread for all
+   * their hashing and inserts, and each step of the chain workers (send, receipt, settle), which keeps the
+   * chains busy, would wait behind them (measured: about 500 confirmations/s while accepting, against
+   * about 2,000/s with this).
+   */
+  private async acceptChunks(
+    client: Client,
+    items: readonly { input: IssueInput; idempotencyKey?: string }[],
+    products: readonly Product[],
+  ): Promise<BulkItemResult[]> {
+    const results: Promise<BulkItemResult>[] = [];
+    for (let start = 0; start < items.length; start += BULK_CHUNK) {
+      await this.turn();
+      for (let i = start; i < Math.min(items.length, start + BULK_CHUNK); i++) {
+        const { input, idempotencyKey } = items[i]!;
+        try {
+          const prepared = this.prepare(client, products[i]!, input, idempotencyKey);
+          results.push(
+            "license" in prepared
+              ? Promise.resolve(prepared)
+              : this.enqueue(prepared.item)
+                  .then((result) => this.settled(result))
+                  .catch((error: unknown) => ({ error: this.itemError(error) })),
+          );
+        } catch (error) {
+          results.push(Promise.resolve({ error: this.itemError(error) }));
+        }
+      }
     }
+    return Promise.all(results);
+  }
+
+  /** Bulk chunks waiting for their turn; one is let through per event-loop turn. */
+  private readonly turns: (() => void)[] = [];
+  private turnScheduled = false;
+
+  private turn(): Promise<void> {
+    return new Promise((resolve) => {
+      this.turns.push(resolve);
+      this.scheduleTurn();
+    });
+  }
+
+  private scheduleTurn(): void {
+    if (this.turnScheduled || this.turns.length === 0) return;
+    this.turnScheduled = true;
+    setImmediate(() => {
+      this.turnScheduled = false;
+      this.turns.shift()?.();
+      this.scheduleTurn();
+    });
+  }
+
+  /** A bulk item's error as a catalogue error; unexpected ones are logged and become `INTERNAL`. */
+  private itemError(error: unknown): AppError {
+    if (error instanceof AppError) return error;
+    this.logger.error({ err: error }, "bulk item failed");
+    return new AppError("INTERNAL", "internal error", { cause: error });
+  }
+
+  /** Product and chains of a request; `prefix` names the item in a bulk request. */
+  private checkInput(input: IssueInput, prefix: string): Product {
+    const product = this.products_.get(input.productId) ?? this.store.getProduct(input.productId);
+    if (!product) {
+      throw new AppError("VALIDATION_FAILED", `unknown product ${input.productId}`, {
+        field: `${prefix}productId`,
+      });
+    }
+    this.products_.set(product.id, product);
+    for (const [i, id] of (input.chains ?? []).entries()) {
+      if (!this.clients.has(id)) {
+        const field = `${prefix}${input.chains!.length > 1 ? `chain.${i}` : "chain"}`;
+        throw new AppError("VALIDATION_FAILED", `unknown chain id ${id}`, { field });
+      }
+    }
+    return product;
+  }
+
+  /** Idempotent replay, or the new license row to insert (selection and hashes done). */
+  private prepare(
+    client: Client,
+    product: Product,
+    input: IssueInput,
+    idempotencyKey: string | undefined,
+  ): { license: LicenseRecord; created: false } | { item: NewLicenseItem } {
     const bodyHash = createHash("sha256").update(canonicalJson(input)).digest("hex");
     if (idempotencyKey) {
       // a retry must not need a healthy chain
@@ -243,7 +376,7 @@ export class LicenseService {
     const seats = input.seats ?? 1;
     // Buffer.from(s, "utf8") gives the bytes of ethers' toUtf8Bytes(s) for well-formed strings (these are:
     // canonical JSON escapes lone surrogates), without its per-character JavaScript loop.
-    const termsHash = keccak256(
+    const termsHash = keccakHex(
       Buffer.from(
         canonicalJson({
           id,
@@ -255,23 +388,29 @@ export class LicenseService {
         "utf8",
       ),
     );
-    const result = this.store.insertLicense(
-      {
-        id,
-        clientId: client.id,
-        productId: product.id,
-        licensee: input.licensee,
-        expiresAt,
-        seats,
-        requestRef: requestRefOf(id),
-        termsHash,
-        chainId: selection.chainId,
-        policy: selection.policy,
-        reason: selection.reason,
-        candidates: selection.ordered,
+    return {
+      item: {
+        license: {
+          id,
+          clientId: client.id,
+          productId: product.id,
+          licensee: input.licensee,
+          expiresAt,
+          seats,
+          requestRef: requestRefOf(id),
+          termsHash,
+          chainId: selection.chainId,
+          policy: selection.policy,
+          reason: selection.reason,
+          candidates: selection.ordered,
+        },
+        ...(idempotencyKey ? { idempotency: { key: idempotencyKey, bodyHash } } : {}),
       },
-      idempotencyKey ? { key: idempotencyKey, bodyHash } : undefined,
-    );
+    };
+  }
+
+  /** The outcome of a committed insert (new license, replay, or a conflicting key). */
+  private settled(result: InsertResult): { license: LicenseRecord; created: boolean } {
     if (!result.created) {
       if (!result.sameBody)
         throw new AppError("IDEMPOTENCY_CONFLICT", "Idempotency-Key reused with another body", {
@@ -279,9 +418,54 @@ export class LicenseService {
         });
       return { license: result.license, created: false };
     }
-    this.metrics.accepted.inc({ chain: this.clients.get(selection.chainId)!.config.name });
-    this.workers.get(selection.chainId)?.notify();
     return { license: result.license, created: true };
+  }
+
+  /** Joins the current group commit; resolves after its transaction committed. */
+  private enqueue(item: NewLicenseItem): Promise<InsertResult> {
+    return new Promise((resolve, reject) => {
+      this.group.push({ item, resolve, reject });
+      if (this.group.length >= this.config.database.groupCommitMaxSize) this.commitGroup();
+      else if (!this.cancelGroupTimer) {
+        const wait = this.config.database.groupCommitMs;
+        if (wait === 0) {
+          const immediate = setImmediate(() => this.commitGroup());
+          this.cancelGroupTimer = () => clearImmediate(immediate);
+        } else {
+          const timer = setTimeout(() => this.commitGroup(), wait);
+          this.cancelGroupTimer = () => clearTimeout(timer);
+        }
+      }
+    });
+  }
+
+  /** Commits the collected inserts in one transaction, then answers each of them. */
+  commitGroup(): void {
+    this.cancelGroupTimer?.();
+    this.cancelGroupTimer = undefined;
+    const group = this.group.splice(0);
+    if (group.length === 0) return;
+    let results: (InsertResult | { error: unknown })[];
+    try {
+      results = this.store.insertLicenses(group.map((g) => g.item));
+    } catch (error) {
+      for (const g of group) g.reject(error);
+      return;
+    }
+    const notify = new Set<number>();
+    for (const [i, g] of group.entries()) {
+      const result = results[i]!;
+      if ("error" in result) {
+        g.reject(result.error);
+        continue;
+      }
+      if (result.created) {
+        this.metrics.accepted.inc({ chain: this.clients.get(result.license.chainId)!.config.name });
+        notify.add(result.license.chainId);
+      }
+      g.resolve(result);
+    }
+    for (const chainId of notify) this.workers.get(chainId)?.notify();
   }
 
   private peekIdempotent(
@@ -460,9 +644,12 @@ export class LicenseService {
   }
 }
 
+/** Items of a bulk request handled per event-loop turn (see `acceptChunks`). */
+const BULK_CHUNK = 100;
+
 /** The on-chain request reference of a license: keccak256 of the UTF-8 bytes of `license:<id>`. */
 export function requestRefOf(id: string): string {
-  return keccak256(Buffer.from(`license:${id}`, "utf8"));
+  return keccakHex(Buffer.from(`license:${id}`, "utf8"));
 }
 
 /** JSON with sorted keys (stable body hashes). */

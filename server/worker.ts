@@ -1,23 +1,34 @@
 /**
  * The issue pipeline of one (chain, signer): takes accepted licenses of its chain in batches (up to
- * `maxSize` licenses or `maxWaitMs` after the oldest one), sends one `issueBatch` transaction at a time
- * with a locally managed nonce, waits for the receipt and the required confirmations, and records
- * the token ids. Every batch is written to the outbox (with its signed transaction and hash) before it
- * is broadcast, so that after a crash `reconcile` can settle it against the chain: the contract maps
- * each request reference to its token (`tokenOfRequest`), so nothing is issued twice.
+ * `maxSize` licenses or `maxWaitMs` after the oldest one) and sends them as `issueBatch` transactions,
+ * up to `inFlight` at a time: they are signed and broadcast one after the other with consecutive nonces
+ * from the local nonce manager, and each one's receipt and confirmations are awaited on their own, so
+ * the next batch goes out while earlier ones are being mined. Every batch is written to the outbox (with
+ * its signed transaction and hash) before it is broadcast, so that after a crash `reconcile` can settle
+ * it against the chain: the contract maps each request reference to its token (`tokenOfRequest`), so
+ * nothing is issued twice. A batch that is not mined with success (reverted, dropped, no receipt in
+ * time) is not settled by its tracker: the loop stops sending, lets the other in-flight batches finish,
+ * and reconciles the outbox before it sends again.
  */
 import { randomUUID } from "node:crypto";
-import { Transaction, keccak256, type Log, type TransactionReceipt } from "ethers";
+import { Transaction, keccak256, type FeeData } from "ethers";
 import type { Logger } from "pino";
-import { LICENSE_INTERFACE, type ChainClient } from "./chain.js";
+import { LICENSE_INTERFACE, type ChainClient, type Receipt } from "./chain.js";
 import { AppError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 import { NonceManager, errorText, isConnectionError, isNonceError } from "./nonce.js";
 import type { BatchRecord, IssuedToken, LicenseRecord, Store } from "./store.js";
+import { encodeIssueBatch, signTx } from "./txcodec.js";
 
 export interface WorkerOptions {
   maxSize: number;
   maxWaitMs: number;
+  /** Batch transactions in flight at once (default 1). */
+  inFlight?: number;
+  /** `every-batch` (default) or `learned`: see `batching.gasEstimate` in config.ts. */
+  gasEstimate?: "every-batch" | "learned";
+  /** Reuse fee data this long (default 0: fetched per transaction). */
+  feeCacheMs?: number;
   receiptPollMs?: number;
   receiptTimeoutMs?: number;
   /** A transaction still pending after this long is replaced with higher fees (same nonce). */
@@ -50,6 +61,13 @@ export class ChainWorker {
   private reconciled = false;
   /** Current batch size limit: lowered when a batch needs more gas than a transaction may use. */
   private batchLimit: number;
+  /** Trackers of the batches in flight (receipt → settle), by batch id. */
+  private readonly inFlight = new Map<string, Promise<void>>();
+  /** Gas per license from the last estimate (`gasEstimate: learned`); undefined = estimate the next batch. */
+  private gasPerLicense: bigint | undefined;
+  /** Size of the batch `gasPerLicense` was learned from; larger batches are estimated again. */
+  private gasLearnedFrom = 0;
+  private fee: { data: FeeData; at: number } | undefined;
 
   constructor(
     private readonly client: ChainClient,
@@ -76,6 +94,7 @@ export class ChainWorker {
     this.stopped = true;
     this.notify();
     await this.loopDone;
+    await this.drain();
     for (const action of this.actions.splice(0))
       action.reject(new AppError("CHAIN_UNAVAILABLE", "service stopping"));
   }
@@ -122,13 +141,19 @@ export class ChainWorker {
           await this.idle(200);
           continue;
         }
-        if (!this.reconciled || this.store.openBatches(this.client.chainId).length > 0) {
+        if (!this.reconciled) {
+          // outcomes to settle against the chain: first let the batches in flight finish
+          await this.drain();
           await this.reconcile();
           continue;
         }
         const action = this.actions.shift();
         if (action) {
           await this.runAction(action);
+          continue;
+        }
+        if (this.inFlight.size >= Math.max(1, this.options.inFlight ?? 1)) {
+          await this.idle(1000); // a tracker that finishes wakes the loop
           continue;
         }
         const oldest = this.store.oldestAcceptedAt(this.client.chainId);
@@ -146,6 +171,8 @@ export class ChainWorker {
         }
         await this.issue(batch);
       } catch (error) {
+        // e.g. a send with an unknown outcome: its outbox entry is settled by reconcile before more are sent
+        this.reconciled = false;
         this.metrics.txErrors.inc({ chain: this.label, kind: "loop" });
         this.logger.warn({ err: errorText(error) }, "issue loop error");
         if (isConnectionError(error)) this.client.markDown(errorText(error).slice(0, 200));
@@ -156,33 +183,37 @@ export class ChainWorker {
 
   private async issue(batch: LicenseRecord[]): Promise<void> {
     const { client } = this;
-    const data = LICENSE_INTERFACE.encodeFunctionData("issueBatch", [
-      batch.map((l) => l.licensee),
-      batch.map((l) => ({
-        productId: l.productId,
-        expiresAt: l.expiresAt,
-        seats: l.seats,
-        locked: false,
-        termsHash: l.termsHash,
-        requestRef: l.requestRef,
-      })),
-    ]);
+    const calldata = encodeIssueBatch(batch);
+    const data = `0x${calldata.toString("hex")}`;
     let gas: bigint;
-    try {
-      gas = await client.provider.estimateGas({
-        from: client.wallet.address,
-        to: client.config.contract,
-        data,
-      });
-    } catch (error) {
-      if (isConnectionError(error)) throw error;
-      this.logger.warn({ size: batch.length, err: errorText(error).slice(0, 300) }, "batch would revert");
-      const settled = await this.isolate(batch);
-      if (settled === 0 && batch.length > 1) {
-        // every license passes alone: the batch as a whole is too big (e.g. the block gas limit)
-        this.lowerBatchLimit(Math.floor(batch.length / 2), "batch fails as a whole");
+    if (
+      this.options.gasEstimate === "learned" &&
+      this.gasPerLicense !== undefined &&
+      batch.length <= this.gasLearnedFrom
+    ) {
+      // an estimate executes the whole batch on the node: learned from the largest batch estimated so
+      // far, then scaled to the batch size (plus the fixed part of a transaction)
+      gas = this.gasPerLicense * BigInt(batch.length) + BATCH_BASE_GAS;
+    } else {
+      try {
+        gas = await client.provider.estimateGas({
+          from: client.wallet.address,
+          to: client.config.contract,
+          data,
+        });
+      } catch (error) {
+        if (isConnectionError(error)) throw error;
+        this.logger.warn({ size: batch.length, err: errorText(error).slice(0, 300) }, "batch would revert");
+        const settled = await this.isolate(batch);
+        if (settled === 0 && batch.length > 1) {
+          // every license passes alone: the batch as a whole is too big (e.g. the block gas limit)
+          this.lowerBatchLimit(Math.floor(batch.length / 2), "batch fails as a whole");
+        }
+        return;
       }
-      return;
+      // per license, rounded up, with the transaction's base cost counted in (so it is never too low)
+      this.gasPerLicense = (gas + BigInt(batch.length) - 1n) / BigInt(batch.length);
+      this.gasLearnedFrom = batch.length;
     }
     const maxTxGas = BigInt(client.config.maxTxGas);
     if (gasLimitFor(gas) > maxTxGas) {
@@ -198,25 +229,65 @@ export class ChainWorker {
       this.lowerBatchLimit(Math.max(1, Math.min(fits, batch.length - 1)), `batch needs ${gas} gas`);
       return;
     }
-    const sent = await this.signAndSend(data, gas, (batchId, nonce, txHash, rawTx) =>
-      this.store.createBatch({
-        id: batchId,
-        chainId: client.chainId,
-        nonce,
-        txHash,
-        rawTx,
-        licenseIds: batch.map((l) => l.id),
-      }),
+    const licenseIds = batch.map((l) => l.id);
+    const sent = await this.signAndSend(calldata, gas, (batchId, nonce, txHash, rawTx) =>
+      this.store.createBatch({ id: batchId, chainId: client.chainId, nonce, txHash, rawTx, licenseIds }),
     );
     if (!sent) return;
     this.metrics.batchSize.observe({ chain: this.label }, batch.length);
-    const batchRecord = this.store.openBatches(client.chainId).find((b) => b.id === sent.batchId);
-    if (batchRecord) {
-      await this.settle(
-        batchRecord,
-        await this.waitReceipt({ txHashes: [sent.txHash], rawTx: sent.rawTx, batchId: sent.batchId }),
+    const record: BatchRecord = {
+      id: sent.batchId,
+      chainId: client.chainId,
+      nonce: sent.nonce,
+      txHash: sent.txHash,
+      rawTx: sent.rawTx,
+      txHashes: [sent.txHash],
+      status: "sent",
+      createdAt: Date.now(),
+      licenseIds,
+    };
+    const tracker = this.track(record, batch).finally(() => {
+      this.inFlight.delete(record.id);
+      this.notify();
+    });
+    this.inFlight.set(record.id, tracker);
+  }
+
+  /**
+   * Waits for one batch's receipt and confirmations and settles it when it was mined with success.
+   * Anything else (reverted, dropped, no receipt in time, an error) leaves its outbox entry open and
+   * makes the loop reconcile once the other batches in flight are done. Never rejects.
+   */
+  private async track(record: BatchRecord, batch: LicenseRecord[]): Promise<void> {
+    try {
+      const receipt = await this.waitReceipt({
+        txHashes: record.txHashes,
+        rawTx: record.rawTx,
+        batchId: record.id,
+      });
+      if (receipt && receipt.status === 1) {
+        await this.settle(record, receipt, batch);
+        return;
+      }
+      if (receipt) {
+        // reverted (perhaps out of gas): estimate the next batches again
+        this.gasPerLicense = undefined;
+        this.gasLearnedFrom = 0;
+      }
+      this.logger.warn(
+        { batch: record.id, nonce: record.nonce, tx: record.txHash, reverted: !!receipt },
+        "batch not mined with success: reconciling",
       );
+    } catch (error) {
+      this.logger.warn({ batch: record.id, err: errorText(error).slice(0, 200) }, "batch outcome unknown");
     }
+    this.reconciled = false;
+    this.notify();
+  }
+
+  /** Waits until no batch is in flight. */
+  private async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight.values()]);
   }
 
   private lowerBatchLimit(limit: number, why: string): void {
@@ -230,28 +301,31 @@ export class ChainWorker {
    * batch logic through `settleBatch`).
    */
   private async signAndSend(
-    data: string,
+    data: string | Buffer,
     gas: bigint,
     record?: (batchId: string, nonce: number, txHash: string, rawTx: string) => void,
   ): Promise<{ batchId: string; txHash: string; rawTx: string; nonce: number } | undefined> {
     const { client } = this;
     const nonce = await this.nonces.peek();
-    const fee = await client.provider.getFeeData();
-    const rawTx = await client.wallet.signTransaction({
-      to: client.config.contract,
-      data,
-      nonce,
-      gasLimit: gasLimitFor(gas),
-      chainId: client.chainId,
-      ...(fee.maxFeePerGas !== null && fee.maxPriorityFeePerGas !== null
-        ? { type: 2, maxFeePerGas: fee.maxFeePerGas, maxPriorityFeePerGas: fee.maxPriorityFeePerGas }
-        : { type: 0, gasPrice: fee.gasPrice }),
-    });
-    const txHash = keccak256(rawTx);
+    const fee = await this.feeData();
+    const { rawTx, txHash } = signTx(
+      {
+        chainId: client.chainId,
+        nonce,
+        gasLimit: gasLimitFor(gas),
+        to: client.config.contract,
+        data: typeof data === "string" ? Buffer.from(data.slice(2), "hex") : data,
+        fee:
+          fee.maxFeePerGas !== null && fee.maxPriorityFeePerGas !== null
+            ? { maxFeePerGas: fee.maxFeePerGas, maxPriorityFeePerGas: fee.maxPriorityFeePerGas }
+            : { gasPrice: fee.gasPrice ?? 0n },
+      },
+      client.wallet.signingKey,
+    );
     const batchId = randomUUID();
     record?.(batchId, nonce, txHash, rawTx);
     try {
-      await client.provider.send("eth_sendRawTransaction", [rawTx]);
+      await client.rpc("eth_sendRawTransaction", [rawTx]);
     } catch (error) {
       if (/already known/i.test(errorText(error))) {
         // the node has it: same as sent
@@ -272,6 +346,15 @@ export class ChainWorker {
     return { batchId, txHash, rawTx, nonce };
   }
 
+  /** Fee data, reused for `feeCacheMs` (a fee bump always fetches fresh data). */
+  private async feeData(): Promise<FeeData> {
+    const ttl = this.options.feeCacheMs ?? 0;
+    if (this.fee && Date.now() - this.fee.at < ttl) return this.fee.data;
+    const data = await this.client.provider.getFeeData();
+    this.fee = { data, at: Date.now() };
+    return data;
+  }
+
   /**
    * Polls for a receipt of any hash sent for the nonce and for the required confirmations (no ethers
    * polling cadence). Returns undefined when no hash is mined or known to the node (dropped or never
@@ -279,7 +362,7 @@ export class ChainWorker {
    * same nonce and fees raised by `feeBumpPercent` (at most `maxFeeBumps` times); every hash stays
    * in the outbox, since any of them may be the one mined.
    */
-  private async waitReceipt(pending: Pending): Promise<TransactionReceipt | undefined> {
+  private async waitReceipt(pending: Pending): Promise<Receipt | undefined> {
     const { provider } = this.client;
     const hashes = [...pending.txHashes];
     let rawTx = pending.rawTx;
@@ -288,13 +371,13 @@ export class ChainWorker {
     const deadline = Date.now() + (this.options.receiptTimeoutMs ?? 60_000);
     const confirmations = this.client.config.confirmations;
     while (Date.now() < deadline && !this.stopped) {
-      let receipt: TransactionReceipt | null = null;
+      let receipt: Receipt | null = null;
       for (const hash of [...hashes].reverse()) {
-        receipt = await provider.getTransactionReceipt(hash);
+        receipt = await this.client.receipt(hash);
         if (receipt) break;
       }
       if (receipt) {
-        const head = await provider.getBlockNumber();
+        const head = Number(await this.client.rpc<string>("eth_blockNumber", []));
         if (head - receipt.blockNumber + 1 >= confirmations) return receipt;
       } else {
         let known = false;
@@ -366,8 +449,14 @@ export class ChainWorker {
   }
 
   /** Records the outcome of a batch transaction; a missing or reverted one sends its licenses back. */
-  private async settle(batch: BatchRecord, receipt: TransactionReceipt | undefined): Promise<void> {
-    const licenses = batch.licenseIds.map((id) => this.store.getLicense(id)).filter((l) => l !== undefined);
+  private async settle(
+    batch: BatchRecord,
+    receipt: Receipt | undefined,
+    /** The batch's licenses as sent (read from the store when not given). */
+    known?: readonly LicenseRecord[],
+  ): Promise<void> {
+    const licenses =
+      known ?? batch.licenseIds.map((id) => this.store.getLicense(id)).filter((l) => l !== undefined);
     const issued = new Map<string, IssuedToken>();
     if (receipt && receipt.status === 1) {
       const byRef = new Map(licenses.map((l) => [l.requestRef.toLowerCase(), l]));
@@ -533,18 +622,21 @@ export function gasLimitFor(estimate: bigint): bigint {
   return (estimate * 12n) / 10n + 10_000n;
 }
 
-export function parseIssued(log: Log, contract: string): { tokenId: string; requestRef: string } | undefined {
+const LICENSE_ISSUED_TOPIC = LICENSE_INTERFACE.getEvent("LicenseIssued")!.topicHash.toLowerCase();
+
+/** Fixed gas of a batch transaction on top of its licenses' share (learned gas per license). */
+const BATCH_BASE_GAS = 30_000n;
+
+export function parseIssued(
+  log: Receipt["logs"][number],
+  contract: string,
+): { tokenId: string; requestRef: string } | undefined {
   if (log.address.toLowerCase() !== contract.toLowerCase()) return undefined;
-  try {
-    const parsed = LICENSE_INTERFACE.parseLog({ topics: [...log.topics], data: log.data });
-    if (parsed?.name !== "LicenseIssued") return undefined;
-    return {
-      tokenId: (parsed.args.tokenId as bigint).toString(),
-      requestRef: parsed.args.requestRef as string,
-    };
-  } catch {
-    return undefined;
-  }
+  // LicenseIssued(uint256 indexed tokenId, address indexed licensee, bytes32 indexed requestRef, ...):
+  // token id and request reference are topics, no ABI decoding needed; any other event (e.g. the
+  // ERC-721 Transfer of each mint) is not one
+  if (log.topics.length !== 4 || log.topics[0]?.toLowerCase() !== LICENSE_ISSUED_TOPIC) return undefined;
+  return { tokenId: BigInt(log.topics[1]!).toString(), requestRef: log.topics[3]!.toLowerCase() };
 }
 
 /** The contract's custom error name from a failed estimate/call, when it can be decoded. */

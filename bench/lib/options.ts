@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 
 export const REPLICATOR_IDS = ["mm2-default", "mm2-tuned", "project-alo", "project-eos"] as const;
-export const LICENSING_IDS = ["naive", "raw", "batch", "rest"] as const;
+export const LICENSING_IDS = ["naive", "raw", "batch", "rest", "rest-bulk"] as const;
 
 /** "a, b,c" → ["a", "b", "c"]. */
 const splitList = (s: string): string[] =>
@@ -47,6 +47,9 @@ export const optionsSchema = z.object({
   restConcurrency: int(1),
   restBatchSize: int(1),
   restTimeout: int(1),
+  restBulkLicenses: int(1),
+  restBulkSize: int(1),
+  restBulkConcurrency: int(1),
 });
 export type BenchOptions = z.infer<typeof optionsSchema>;
 
@@ -73,6 +76,9 @@ export const DEFAULTS = {
   restConcurrency: 64,
   restBatchSize: 100,
   restTimeout: 300,
+  restBulkLicenses: 30_000,
+  restBulkSize: 100,
+  restBulkConcurrency: 8,
 } as const;
 
 /** `--quick`: small sizes for a first look or a smoke test (explicit options still win). */
@@ -86,6 +92,7 @@ export const QUICK = {
   batchLicenses: 3000,
   restLicenses: 300,
   restConcurrency: 16,
+  restBulkLicenses: 3000,
 } as const;
 
 /** option name → [flag, help]; the flags are the kebab-case names. */
@@ -114,6 +121,9 @@ const HELP_LINES: [string, string][] = [
   ["rest-concurrency", "licensing: concurrent REST clients"],
   ["rest-batch-size", "licensing: the service's batching.maxSize"],
   ["rest-timeout", "licensing: seconds until every REST license must be confirmed"],
+  ["rest-bulk-licenses", "licensing: licenses requested through the bulk endpoint (POST /v1/licenses/batch)"],
+  ["rest-bulk-size", "licensing: licenses per bulk request"],
+  ["rest-bulk-concurrency", "licensing: concurrent bulk clients (one request in flight each)"],
 ];
 
 const kebab = (name: string): string => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -130,7 +140,7 @@ export function helpText(): string {
     ]
       .filter(Boolean)
       .join(", ");
-    return `  --${flag.padEnd(20)} ${text}${extra ? ` (${extra})` : ""}`;
+    return `  --${flag.padEnd(22)} ${text}${extra ? ` (${extra})` : ""}`;
   });
   return [
     "Benchmarks: the project's replicator against MirrorMaker 2, and license issue through the REST",
@@ -140,7 +150,7 @@ export function helpText(): string {
     "Usage: npm run bench -- [options]      (node --import tsx bench/run.ts [options])",
     "",
     ...rows,
-    "  -h, --help               this help",
+    "  -h, --help                 this help",
     "",
   ].join("\n");
 }

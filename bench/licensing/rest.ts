@@ -1,8 +1,9 @@
 /**
  * Licensing through the project's REST service (`server/main.ts`, docs/server.md): a fresh service per
- * run on the benchmark's chains, `licenses` POSTs at fixed concurrency; accept latency per request and
- * licenses/s until the service reports every license confirmed (its `license_confirmed_total`), checked
- * against the chains afterwards.
+ * run on the benchmark's chains, `licenses` requested at fixed concurrency — one per `POST /v1/licenses`,
+ * or `bulkSize` per `POST /v1/licenses/batch`; accept latency per HTTP request and licenses/s until the
+ * service reports every license confirmed (its `license_confirmed_total`), checked against the chains
+ * afterwards.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -23,7 +24,10 @@ export const SERVER_MAIN = path.join(ROOT, "server/main.ts");
 
 export interface RestOptions {
   licenses: number;
+  /** Concurrent HTTP clients (each with one request in flight). */
   concurrency: number;
+  /** Licenses per request through the bulk endpoint; undefined = the single endpoint. */
+  bulkSize?: number;
   /** The service's `batching.maxSize` (licenses per `issueBatch`). */
   batchSize: number;
   timeoutSeconds: number;
@@ -129,26 +133,50 @@ export async function runRest(
     };
     const before = await metrics();
     const chainBefore = await onChainTotal(bench);
-    progress(`    REST: ${options.licenses} licenses at concurrency ${options.concurrency} (${base})`);
+    const bulk = options.bulkSize;
+    progress(
+      `    REST: ${options.licenses} licenses at concurrency ${options.concurrency}` +
+        `${bulk ? `, ${bulk} per POST /v1/licenses/batch` : ", one per POST /v1/licenses"} (${base})`,
+    );
     const latencies: number[] = [];
     let next = 0;
     const started = performance.now();
+    const post = async (path: string, body: unknown, key?: string): Promise<string> => {
+      const response = await fetch(`${base}${path}`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${apiKey}`,
+          "content-type": "application/json",
+          ...(key ? { "idempotency-key": key } : {}),
+        },
+        body: JSON.stringify(body),
+      });
+      const text = await response.text();
+      if (response.status !== 202 && response.status !== 201) {
+        throw new Error(`POST ${path}: HTTP ${response.status} ${text.slice(0, 300)}`);
+      }
+      return text;
+    };
     const worker = async (): Promise<void> => {
       while (next < options.licenses) {
-        next++;
+        const count = bulk ? Math.min(bulk, options.licenses - next) : 1;
+        next += count;
         const t = performance.now();
-        const response = await fetch(`${base}/v1/licenses`, {
-          method: "POST",
-          headers: {
-            authorization: `Bearer ${apiKey}`,
-            "content-type": "application/json",
-            "idempotency-key": randomBytes(12).toString("hex"),
-          },
-          body: JSON.stringify({ productId: 1, licensee: randomLicensee() }),
-        });
-        const text = await response.text();
-        if (response.status !== 202 && response.status !== 201) {
-          throw new Error(`POST /v1/licenses: HTTP ${response.status} ${text.slice(0, 300)}`);
+        if (bulk) {
+          const items = Array.from({ length: count }, () => ({
+            productId: 1,
+            licensee: randomLicensee(),
+            idempotencyKey: randomBytes(12).toString("hex"),
+          }));
+          const reply = JSON.parse(await post("/v1/licenses/batch", { items })) as { accepted: number };
+          if (reply.accepted !== count)
+            throw new Error(`POST /v1/licenses/batch: ${reply.accepted} of ${count} accepted`);
+        } else {
+          await post(
+            "/v1/licenses",
+            { productId: 1, licensee: randomLicensee() },
+            randomBytes(12).toString("hex"),
+          );
         }
         latencies.push(performance.now() - t);
       }

@@ -44,6 +44,9 @@ describe("npm run bench (smoke, tiny configuration)", function () {
         "--batch-size=50",
         "--rest-licenses=30",
         "--rest-concurrency=4",
+        "--rest-bulk-licenses=60",
+        "--rest-bulk-size=20",
+        "--rest-bulk-concurrency=2",
       ],
       cwd: ROOT,
       graceSeconds: 20,
@@ -73,7 +76,7 @@ describe("npm run bench (smoke, tiny configuration)", function () {
 
   it("measures every licensing method with positive figures and nothing lost on-chain", () => {
     const methods = result.licensing?.methods ?? [];
-    expect(methods.map((m) => m.id)).to.deep.equal(["naive", "raw", "batch", "rest"]);
+    expect(methods.map((m) => m.id)).to.deep.equal(["naive", "raw", "batch", "rest", "rest-bulk"]);
     for (const method of methods) {
       expect(method.status, `${method.id}: ${method.reason ?? ""}`).to.equal("ok");
       expect(method.runs).to.have.length(1);
@@ -112,6 +115,7 @@ describe("npm run bench (smoke, tiny configuration)", function () {
     expect(restVsNaive?.value).to.be.greaterThan(0);
     const names = result.targets.map((t) => t.name);
     expect(names).to.include("REST vs naive client");
+    expect(names).to.include("REST bulk endpoint vs naive client");
     expect(names).to.include("project-alo: discovery of a new topic");
     for (const target of result.targets.filter((t) => t.area === "licensing")) {
       expect(target.value, target.name).to.be.a("number");

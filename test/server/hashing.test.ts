@@ -1,5 +1,6 @@
 import { expect } from "chai";
-import { keccak256, toUtf8Bytes } from "ethers";
+import { getAddress, hexlify, isAddress, keccak256, randomBytes, toUtf8Bytes } from "ethers";
+import { isHexAddress, keccakHex } from "../../server/keccak.js";
 import { canonicalJson, requestRefOf } from "../../server/service.js";
 
 describe("license hashes", () => {
@@ -18,6 +19,33 @@ describe("license hashes", () => {
     for (const value of values) {
       const json = canonicalJson(value);
       expect(keccak256(Buffer.from(json, "utf8"))).to.equal(keccak256(toUtf8Bytes(json)));
+    }
+  });
+});
+
+describe("fast keccak and address checks (js-sha3) against ethers", () => {
+  it("keccakHex equals ethers' keccak256 for strings and bytes of any length", () => {
+    for (const size of [0, 1, 31, 32, 135, 136, 137, 1000, 22_000]) {
+      const bytes = randomBytes(size);
+      expect(keccakHex(bytes)).to.equal(keccak256(bytes));
+    }
+    expect(keccakHex(Buffer.from("license:x", "utf8"))).to.equal(keccak256(toUtf8Bytes("license:x")));
+  });
+
+  it("isHexAddress agrees with ethers' isAddress on checksummed, lower, upper, broken and other forms", () => {
+    for (let i = 0; i < 200; i++) {
+      const address = getAddress(hexlify(randomBytes(20)));
+      const lower = address.toLowerCase();
+      const upper = `0x${address.slice(2).toUpperCase()}`;
+      // flip the case of one letter: a broken checksum (unless the address has no letters)
+      const at = address.slice(2).search(/[a-fA-F]/);
+      const broken =
+        at < 0
+          ? address
+          : `0x${address.slice(2, 2 + at)}${address[2 + at] === address[2 + at]!.toUpperCase() ? address[2 + at]!.toLowerCase() : address[2 + at]!.toUpperCase()}${address.slice(3 + at)}`;
+      for (const value of [address, lower, upper, broken, address.slice(2), `${address}0`, "0x12"]) {
+        expect(isHexAddress(value, isAddress), value).to.equal(isAddress(value));
+      }
     }
   });
 });

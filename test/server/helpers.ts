@@ -101,11 +101,16 @@ export function testConfig(
     batching?: { maxSize: number; maxWaitMs: number };
     rateLimit?: { perSecond: number; burst: number };
     transactions?: Record<string, number>;
+    bulk?: { maxItems: number; bodyLimitBytes: number };
   },
 ): Config {
   return parseConfig({
     database: { path: options.dbPath },
-    server: { bodyLimitBytes: 4096, rateLimit: options.rateLimit ?? { perSecond: 10_000, burst: 10_000 } },
+    server: {
+      bodyLimitBytes: 4096,
+      rateLimit: options.rateLimit ?? { perSecond: 10_000, burst: 10_000 },
+      ...(options.bulk ? { bulk: options.bulk } : {}),
+    },
     chains: chains.map((c) => ({
       name: c.name,
       chainId: c.chainId,
