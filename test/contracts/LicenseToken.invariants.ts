@@ -25,6 +25,7 @@ import {
   type LicenseTokenContract,
   type Terms,
 } from "./helpers.js";
+import { prng } from "../support/prng.js";
 
 const { ethers, networkHelpers } = await network.create();
 const { time } = networkHelpers;
@@ -32,18 +33,6 @@ const { time } = networkHelpers;
 const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : randomInt(2 ** 31);
 const SEQUENCES = Number(process.env.FUZZ_SEQUENCES ?? 4);
 const STEPS = Number(process.env.FUZZ_STEPS ?? 60);
-
-/** mulberry32: a small, fast, seedable PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface ModelToken {
   owner: string;

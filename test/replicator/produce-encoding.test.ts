@@ -8,6 +8,7 @@ import {
   type ProduceArgs,
   type ProduceMessage,
 } from "../../replicator/produce-encoding.js";
+import { prng } from "../support/prng.js";
 
 const require = createRequire(import.meta.url);
 const Long = require("kafkajs/src/utils/long.js") as {
@@ -15,18 +16,6 @@ const Long = require("kafkajs/src/utils/long.js") as {
   fromInt(v: number): unknown;
 };
 const Encoder = require("kafkajs/src/protocol/encoder.js") as EncoderConstructor;
-
-/** Deterministic pseudo-random numbers (mulberry32), so a failure names a reproducible seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NOW = 1_763_700_000_123;
 
