@@ -9,6 +9,7 @@ import type { Runtime } from "../../server/index.js";
 import { rpc } from "../../launchers/chains.js";
 import {
   KEYS,
+  auth,
   deployOnChains,
   devKey,
   mintedCount,
@@ -20,7 +21,6 @@ import {
 } from "./helpers.js";
 
 const SIGNER = devKey(10);
-const auth = (key: string): [string, string] => ["Authorization", `Bearer ${key}`];
 
 describe("server: licensing API on three chains", function () {
   this.timeout(120_000);

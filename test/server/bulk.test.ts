@@ -11,6 +11,7 @@ import { getChains } from "../fixtures/infra.js";
 import type { Runtime } from "../../server/index.js";
 import {
   KEYS,
+  auth,
   deployOnChains,
   devKey,
   mintedCount,
@@ -23,7 +24,6 @@ import {
 } from "./helpers.js";
 
 const SIGNER = devKey(8);
-const auth = (key: string): [string, string] => ["Authorization", `Bearer ${key}`];
 
 interface BulkReply {
   accepted: number;

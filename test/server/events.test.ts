@@ -15,6 +15,7 @@ import { SqliteStore, type NewLicense } from "../../server/store.js";
 import { closedPort, partitionCount, readTopic, type ReadRecord } from "./kafka-helpers.js";
 import {
   KEYS,
+  auth,
   deployOnChains,
   devKey,
   randomAddress,
@@ -26,7 +27,6 @@ import {
 } from "./helpers.js";
 
 const SIGNER = devKey(9);
-const auth = (key: string): [string, string] => ["Authorization", `Bearer ${key}`];
 
 function newLicense(chainId = 31337): NewLicense {
   const id = randomUUID();

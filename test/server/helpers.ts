@@ -151,6 +151,9 @@ export async function startRuntime(config: Config, key: string): Promise<Runtime
   });
 }
 
+/** The `Authorization` header of an API key, as supertest's `.set(...auth(key))` takes it. */
+export const auth = (key: string): [string, string] => ["Authorization", `Bearer ${key}`];
+
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Counts tokens minted by `contract` (nextTokenId - 1). */

@@ -15,6 +15,7 @@ import { buildRuntime, type Runtime } from "../../server/index.js";
 import { copyTopic } from "./kafka-helpers.js";
 import {
   KEYS,
+  auth,
   deployOnChains,
   devKey,
   randomAddress,
@@ -26,7 +27,6 @@ import {
 } from "./helpers.js";
 
 const SIGNER = devKey(9);
-const auth = (key: string): [string, string] => ["Authorization", `Bearer ${key}`];
 
 /** The replica's config from the primary's: same chains (no signers), API keys and products. */
 function replicaConfig(primary: Config, dbPath: string, replica: Record<string, unknown>): Config {
