@@ -50,9 +50,24 @@ export function recordSize(record: RecordLike): number {
  * A record that fits is returned unchanged (as the only element).
  */
 export function splitRecord(record: RecordLike, maxBytes: number, chunkId?: string): RecordLike[] {
-  if (recordSize(record) <= maxBytes || record.value === null) return [record];
-  const value = record.value;
-  const id = chunkId ?? randomUUID();
+  return splitRecordSized(record, maxBytes, chunkId).map((part) => part.record);
+}
+
+/** `splitRecord` with the estimated size (`recordSize`) of every part, computed once, for the sender. */
+export function splitRecordSized(
+  record: RecordLike,
+  maxBytes: number,
+  chunkId?: string,
+): { record: RecordLike; size: number }[] {
+  const size = recordSize(record);
+  if (size <= maxBytes || record.value === null) return [{ record, size }];
+  return chunksOf(record, record.value, maxBytes, chunkId ?? randomUUID()).map((part) => ({
+    record: part,
+    size: recordSize(part),
+  }));
+}
+
+function chunksOf(record: RecordLike, value: Buffer, maxBytes: number, id: string): RecordLike[] {
   const chunkHeaders = (index: number, count: number): Headers => ({
     ...(record.headers ?? {}),
     [CHUNK_HEADERS.id]: id,

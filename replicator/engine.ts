@@ -17,7 +17,7 @@ import type { Logger } from "pino";
 import kafkajs from "kafkajs";
 import type { Admin, Consumer, EachBatchPayload, IHeaders, Kafka, Message, Producer } from "kafkajs";
 import { OWN_TOPIC_PREFIX, type DatacenterConfig, type ReplicatorConfig } from "./config.js";
-import { recordSize, splitRecord, type RecordLike } from "./chunking.js";
+import { splitRecordSized, type RecordLike } from "./chunking.js";
 import { ConfigError, ReplicatorError } from "./errors.js";
 import { createMetrics, type ReplicatorMetrics } from "./metrics.js";
 import { randomUUID } from "node:crypto";
@@ -60,7 +60,7 @@ const FETCH_MAX_BYTES = 32 * 1024 * 1024;
  * next request (fewer, larger requests than one per partition).
  */
 const DIRECT_REQUESTS_IN_FLIGHT = 2;
-/** Records per send to a destination (one acknowledgement, then one commit). */
+/** Source records per slice: one exactly-once transaction member, or the sends of one at-least-once step. */
 const MAX_RECORDS_PER_SEND = 1000;
 
 type DcState = {
@@ -860,7 +860,8 @@ export class Replicator {
     const messages = batch.messages;
     while (i < messages.length) {
       if (!isRunning() || isStale()) return;
-      // One slice: up to MAX_RECORDS_PER_SEND source records, one send, one commit.
+      // One slice: up to MAX_RECORDS_PER_SEND source records, sent (in requests within the batch limit),
+      // acknowledged, then resolved.
       const fetched = messages.slice(i, i + MAX_RECORDS_PER_SEND);
       i += fetched.length;
       const lastFetched = fetched[fetched.length - 1];
@@ -896,16 +897,11 @@ export class Replicator {
           timestamp: m.timestamp,
           partition: targetPartition,
         };
-        const size = recordSize(record);
-        if (size <= run.maxBatchBytes || record.value === null) {
-          out.push(record);
-          sizes.push(size);
-        } else {
-          this.metrics.chunked.inc({ destination: p.destinationDc });
-          for (const part of splitRecord(record, run.maxBatchBytes)) {
-            out.push(part);
-            sizes.push(recordSize(part));
-          }
+        const parts = splitRecordSized(record, run.maxBatchBytes);
+        if (parts.length > 1) this.metrics.chunked.inc({ destination: p.destinationDc });
+        for (const part of parts) {
+          out.push(part.record);
+          sizes.push(part.size);
         }
         bytes += (m.key?.length ?? 0) + (m.value?.length ?? 0);
         timestamps.push(Number(m.timestamp));

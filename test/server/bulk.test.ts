@@ -25,6 +25,9 @@ import {
 
 const SIGNER = devKey(8);
 
+/** The counts of a bulk reply. */
+const tally = (r: BulkReply) => ({ accepted: r.accepted, replayed: r.replayed, failed: r.failed });
+
 interface BulkReply {
   accepted: number;
   replayed: number;
@@ -85,7 +88,7 @@ describe("server: bulk issue endpoint on three chains", function () {
     const res = await post(items);
     expect(res.status).to.equal(202);
     const body = res.body as BulkReply;
-    expect({ accepted: body.accepted, replayed: body.replayed, failed: body.failed }).to.deep.equal({
+    expect(tally(body)).to.deep.equal({
       accepted: 120,
       replayed: 0,
       failed: 0,
@@ -124,7 +127,7 @@ describe("server: bulk issue endpoint on three chains", function () {
     const again = await post(items);
     expect(again.status).to.equal(202);
     const replay = again.body as BulkReply;
-    expect({ accepted: replay.accepted, replayed: replay.replayed, failed: replay.failed }).to.deep.equal({
+    expect(tally(replay)).to.deep.equal({
       accepted: 0,
       replayed: 10,
       failed: 0,
@@ -152,7 +155,7 @@ describe("server: bulk issue endpoint on three chains", function () {
     ]);
     expect(mixed.status).to.equal(202);
     const m = mixed.body as BulkReply;
-    expect({ accepted: m.accepted, replayed: m.replayed, failed: m.failed }).to.deep.equal({
+    expect(tally(m)).to.deep.equal({
       accepted: 2,
       replayed: 0,
       failed: 1,
