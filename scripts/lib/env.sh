@@ -40,6 +40,12 @@ lp_ensure_node() {
 }
 
 # Install npm dependencies when node_modules is missing or older than the lockfile.
+# The compiled contract (artifacts/), which the deployer and the service read; incremental, so quick
+# when nothing changed.
+lp_ensure_contracts() {
+  (cd "$LP_ROOT" && npx hardhat build --quiet >&2)
+}
+
 lp_ensure_deps() {
   local stamp="$LP_ROOT/node_modules/.lp-installed"
   if [ -f "$stamp" ] && [ "$stamp" -nt "$LP_ROOT/package-lock.json" ] && [ "$(cat "$stamp")" = "$(node -v)" ]; then
