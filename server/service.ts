@@ -2,7 +2,7 @@
  * The licensing domain: accepts issue requests (persist first, then hand to the chain's worker),
  * selects the chain, fails over before send, reads licenses back from the chains, renews and revokes.
  */
-import { createHash, randomUUID } from "node:crypto";
+import { createHash, randomFillSync } from "node:crypto";
 import { encodeBytes32String } from "ethers";
 import type { Logger } from "pino";
 import { ChainClient, LICENSE_INTERFACE, withTimeout } from "./chain.js";
@@ -370,7 +370,7 @@ export class LicenseService {
     });
     if (!selection)
       throw new AppError("NO_CHAIN_AVAILABLE", "no enabled, healthy chain is allowed for this request");
-    const id = randomUUID();
+    const id = uuidV7();
     const duration = input.durationSeconds ?? product.defaultDurationSeconds;
     const expiresAt = duration === 0 ? 0 : Math.floor(Date.now() / 1000) + duration;
     const seats = input.seats ?? 1;
@@ -642,6 +642,29 @@ export class LicenseService {
   ready(): boolean {
     return [...this.clients.values()].some((c) => c.config.enabled && c.health.healthy);
   }
+}
+
+const uuidPool = Buffer.alloc(16 * 256);
+let uuidPoolAt = uuidPool.length;
+
+/**
+ * A time-ordered UUID (RFC 9562 version 7: 48-bit Unix milliseconds, then random bits) for license ids:
+ * consecutive licenses land next to each other in the id index, so a group commit of many accepts
+ * writes a few index pages instead of one random page per license (random v4 ids did).
+ */
+export function uuidV7(now: number = Date.now()): string {
+  if (uuidPoolAt + 16 > uuidPool.length) {
+    // random bytes fetched 256 ids at a time (one call per id cost more than the rest of the id)
+    randomFillSync(uuidPool);
+    uuidPoolAt = 0;
+  }
+  const bytes = Buffer.from(uuidPool.subarray(uuidPoolAt, uuidPoolAt + 16));
+  uuidPoolAt += 16;
+  bytes.writeUIntBE(now, 0, 6);
+  bytes[6] = 0x70 | (bytes[6]! & 0x0f);
+  bytes[8] = 0x80 | (bytes[8]! & 0x3f);
+  const hex = bytes.toString("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 /** Items of a bulk request handled per event-loop turn (see `acceptChunks`). */

@@ -377,6 +377,8 @@ export class ChainWorker {
         if (receipt) break;
       }
       if (receipt) {
+        // a mined receipt has one confirmation: the head is only read when more are required
+        if (confirmations <= 1) return receipt;
         const head = Number(await this.client.rpc<string>("eth_blockNumber", []));
         if (head - receipt.blockNumber + 1 >= confirmations) return receipt;
       } else {

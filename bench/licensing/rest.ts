@@ -6,7 +6,7 @@
  * afterwards.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -33,6 +33,48 @@ export interface RestOptions {
   timeoutSeconds: number;
   /** Extra Node options for the service process, e.g. `--cpu-prof` to profile it. */
   serverNodeOptions?: string[];
+}
+
+/**
+ * Extra Node options for the service from the environment (profiling, not a methodology change), e.g.
+ * `BENCH_SERVER_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=/tmp/prof-lic"`.
+ */
+export function serverNodeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): string[] | undefined {
+  const value = env.BENCH_SERVER_NODE_OPTIONS?.trim();
+  return value ? value.split(/\s+/) : undefined;
+}
+
+/** CPU seconds (user + system) of `root` and all its descendants, from /proc (0 where /proc is missing). */
+export function treeCpuSeconds(root: number, exclude: readonly number[] = []): number {
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc").filter((e) => /^\d+$/.test(e));
+  } catch {
+    return 0;
+  }
+  const stats = new Map<number, { ppid: number; ticks: number }>();
+  for (const entry of entries) {
+    try {
+      const text = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+      // fields[0] is field 3 (state): ppid is field 4, utime 14, stime 15
+      stats.set(Number(entry), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const excluded = new Set(exclude);
+  const inTree = (pid: number): boolean => {
+    for (let p = pid, depth = 0; p > 1 && depth < 64; depth++) {
+      if (excluded.has(p)) return false;
+      if (p === root) return true;
+      p = stats.get(p)?.ppid ?? 0;
+    }
+    return false;
+  };
+  let ticks = 0;
+  for (const [pid, stat] of stats) if (inTree(pid)) ticks += stat.ticks;
+  return ticks / 100; // USER_HZ
 }
 
 /** Null when the service can run here, else why not. */
@@ -107,7 +149,14 @@ export async function runRest(
     server = startManaged({
       name: "license-server",
       command: process.execPath,
-      args: [...(options.serverNodeOptions ?? []), "--import", "tsx", SERVER_MAIN, "--config", configFile],
+      args: [
+        ...(options.serverNodeOptions ?? serverNodeOptionsFromEnv() ?? []),
+        "--import",
+        "tsx",
+        SERVER_MAIN,
+        "--config",
+        configFile,
+      ],
       cwd: ROOT,
       env: { ...process.env, BENCH_SIGNER_KEY: devKey(ACCOUNTS.service), LOG_LEVEL: "warn", NO_COLOR: "1" },
       logFile: path.join(workDir, "server.log"),
@@ -140,6 +189,15 @@ export async function runRest(
     );
     const latencies: number[] = [];
     let next = 0;
+    const cpu = (): { server: number; client: number; others: number } => {
+      const own = process.cpuUsage();
+      return {
+        server: treeCpuSeconds(proc.pid),
+        client: (own.user + own.system) / 1e6,
+        others: treeCpuSeconds(process.pid, [proc.pid]),
+      };
+    };
+    const cpuBefore = cpu();
     const started = performance.now();
     const post = async (path: string, body: unknown, key?: string): Promise<string> => {
       const response = await fetch(`${base}${path}`, {
@@ -202,6 +260,12 @@ export async function runRest(
       },
     );
     const seconds = (performance.now() - started) / 1000;
+    const cpuAfter = cpu();
+    const client = cpuAfter.client - cpuBefore.client;
+    progress(
+      `    REST: CPU s over ${seconds.toFixed(2)} s wall: service ${(cpuAfter.server - cpuBefore.server).toFixed(2)}, ` +
+        `HTTP clients ${client.toFixed(2)}, chains ${(cpuAfter.others - cpuBefore.others - client).toFixed(2)}`,
+    );
     const onChainIssued = (await onChainTotal(bench)) - chainBefore;
     progress(`    REST: ${confirmed} confirmed in ${seconds.toFixed(2)} s (${onChainIssued} found on-chain)`);
     return {

@@ -23,7 +23,7 @@ describe("license hashes", () => {
   });
 });
 
-describe("fast keccak and address checks (js-sha3) against ethers", () => {
+describe("fast keccak and address checks (hash-wasm) against ethers", () => {
   it("keccakHex equals ethers' keccak256 for strings and bytes of any length", () => {
     for (const size of [0, 1, 31, 32, 135, 136, 137, 1000, 22_000]) {
       const bytes = randomBytes(size);
