@@ -35,9 +35,10 @@ const progress = (line: string): void => {
 const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 async function replication(options: BenchOptions, notes: string[]): Promise<ReplicatorResult[]> {
-  const candidates = allReplicators({ mm2Tasks: options.mm2Tasks }).filter((r) =>
-    (options.replicators as string[]).includes(r.id),
-  );
+  const candidates = allReplicators({
+    mm2Tasks: options.mm2Tasks,
+    projectWorkers: options.projectWorkers === "auto" ? "auto" : Number(options.projectWorkers),
+  }).filter((r) => (options.replicators as string[]).includes(r.id));
   const params: ReplicationParams = {
     records: options.records,
     partitions: options.partitions,

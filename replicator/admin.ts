@@ -2,7 +2,14 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
-import type { Replicator } from "./engine.js";
+import type { Health } from "./aggregate.js";
+
+/** What the admin endpoints read: one engine (./engine.ts) or a pool of engines (./pool.ts). */
+export interface AdminTarget {
+  health(): Health | Promise<Health>;
+  status(options: { lag?: boolean }): Promise<unknown>;
+  metricsText(): Promise<{ contentType: string; text: string }>;
+}
 
 export interface AdminServer {
   url: string;
@@ -11,7 +18,7 @@ export interface AdminServer {
 }
 
 export async function startAdminServer(
-  replicator: Replicator,
+  replicator: AdminTarget,
   options: { host: string; port: number; logger: Logger },
 ): Promise<AdminServer> {
   const server = createServer((req, res) => {
@@ -24,7 +31,7 @@ export async function startAdminServer(
       if (req.method !== "GET") return send(405, JSON.stringify({ error: "method not allowed" }));
       switch (path) {
         case "/healthz": {
-          const health = replicator.health();
+          const health = await replicator.health();
           return send(
             health.ok ? 200 : 503,
             JSON.stringify({ status: health.ok ? "ok" : "degraded", ...health }),
@@ -32,12 +39,10 @@ export async function startAdminServer(
         }
         case "/status":
           return send(200, JSON.stringify(await replicator.status({ lag: true }), null, 2));
-        case "/metrics":
-          return send(
-            200,
-            await replicator.metrics.registry.metrics(),
-            replicator.metrics.registry.contentType,
-          );
+        case "/metrics": {
+          const metrics = await replicator.metricsText();
+          return send(200, metrics.text, metrics.contentType);
+        }
         default:
           return send(404, JSON.stringify({ error: "not found" }));
       }

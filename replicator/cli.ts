@@ -4,13 +4,15 @@
  * logged and ignored.
  */
 import { unwatchFile, watchFile } from "node:fs";
+import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { startAdminServer } from "./admin.js";
-import { loadConfigFile } from "./config.js";
+import { loadConfigFile, resolveWorkers } from "./config.js";
 import { Replicator } from "./engine.js";
 import { ConfigError } from "./errors.js";
 import { createMetrics } from "./metrics.js";
+import { ReplicatorPool } from "./pool.js";
 
 const HELP = `Usage: replicator --config <file> [--log-level <level>]
 
@@ -22,6 +24,10 @@ Options:
   -c, --config <file>      configuration file (YAML or JSON), required
   -l, --log-level <level>  pino level: trace, debug, info (default), warn, error
   -h, --help               show this help
+
+Engines: replicator.workers in the configuration ("auto" by default: one per CPU core, at most
+4, under at-least-once; exactly-once runs one) replication engines run in worker threads and
+share every pipeline's partitions through its consumer group.
 
 Admin endpoints (replicator.admin in the configuration, default 127.0.0.1 and a free port):
   GET /healthz   200 when every datacenter answers, 503 otherwise
@@ -66,7 +72,14 @@ async function main(): Promise<number> {
     throw err;
   }
 
-  const replicator = new Replicator(config, { logger, metrics: createMetrics({ defaultMetrics: true }) });
+  // One engine on this thread, or several in worker threads (replicator.workers; ./pool.ts).
+  const logLevel = args.values["log-level"] ?? "info";
+  const workers = resolveWorkers(config, availableParallelism());
+  const replicator =
+    workers > 1
+      ? new ReplicatorPool(config, { logger, logLevel, workers })
+      : new Replicator(config, { logger, metrics: createMetrics({ defaultMetrics: true }) });
+  logger.info({ workers }, "replication engines");
   const admin = await startAdminServer(replicator, { ...config.replicator.admin, logger });
   logger.info({ url: admin.url }, "admin listening");
   await replicator.start();

@@ -57,6 +57,8 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Repli
       name: "lp_replicator_discoveries_total",
       help: "Application topics discovered",
       labelNames: ["datacenter"],
+      // Every engine of a pool (./pool.ts) discovers the same topics.
+      aggregator: "max",
       registers,
     }),
     errors: new Counter({
@@ -65,11 +67,19 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Repli
       labelNames: ["kind"],
       registers,
     }),
-    pipelines: new Gauge({ name: "lp_replicator_pipelines", help: "Running pipelines", registers }),
+    pipelines: new Gauge({
+      name: "lp_replicator_pipelines",
+      help: "Running pipelines",
+      // Every engine of a pool (./pool.ts) runs every pipeline, on its share of the partitions.
+      aggregator: "max",
+      registers,
+    }),
     lag: new Gauge({
       name: "lp_replicator_lag_records",
       help: "Source high watermark minus next offset to replicate, per pipeline and partition",
       labelNames: ["pipeline", "partition"],
+      // In a pool, the engine that owns the partition knows the furthest position: the smallest lag.
+      aggregator: "min",
       registers,
       async collect() {
         await metrics.onCollectLag?.();

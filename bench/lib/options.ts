@@ -32,6 +32,7 @@ export const optionsSchema = z.object({
     .transform(splitList)
     .pipe(z.array(z.enum(REPLICATOR_IDS)).min(1)),
   mm2Tasks: int(1),
+  projectWorkers: z.string().regex(/^(auto|[1-9]\d*)$/, 'a number of engines or "auto"'),
   // licensing
   chains: int(1),
   methods: z
@@ -65,6 +66,7 @@ export const DEFAULTS = {
   discoveryTimeout: 60,
   replicators: REPLICATOR_IDS.join(","),
   mm2Tasks: 4,
+  projectWorkers: "auto",
   chains: 3,
   methods: LICENSING_IDS.join(","),
   naiveLicenses: 100,
@@ -110,6 +112,10 @@ const HELP_LINES: [string, string][] = [
   ["discovery-timeout", "replication: seconds to wait for a new topic to be replicated"],
   ["replicators", `replication: comma-separated, of ${REPLICATOR_IDS.join(", ")}`],
   ["mm2-tasks", "replication: tasks.max of tuned MirrorMaker 2"],
+  [
+    "project-workers",
+    "replication: replicator.workers of the project's replicator (engine threads; its default)",
+  ],
   ["chains", "licensing: number of local chains"],
   ["methods", `licensing: comma-separated, of ${LICENSING_IDS.join(", ")}`],
   ["naive-licenses", "licensing: licenses of the naive client (call + wait each)"],

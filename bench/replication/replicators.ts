@@ -5,6 +5,7 @@
  * exactly-once). Every process runs through `startManaged`, so none outlives the benchmark.
  */
 import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -142,15 +143,29 @@ export function mirrorMaker2(variant: "default" | "tuned", tasks = 4): Replicato
 // ------------------------------------------------------------------ the project's replicator
 
 export type Delivery = "at-least-once" | "exactly-once";
+/** `replicator.workers`: engine threads (replicator/pool.ts). */
+export type ProjectWorkers = "auto" | number;
+
+/** What `workers` comes to on this machine (replicator/config.ts `resolveWorkers`). */
+function workersHere(delivery: Delivery, workers: ProjectWorkers): string {
+  if (delivery === "exactly-once") return "1 (exactly-once)";
+  return workers === "auto" ? `auto (${Math.min(4, availableParallelism())} here)` : String(workers);
+}
 
 /** The project replicator's configuration for one run (schema: replicator/config.ts, docs/replicator.md). */
 export function projectConfig(
   context: Pick<StartContext, "source" | "destination" | "topicPattern" | "runId">,
   delivery: Delivery,
   discoveryIntervalMs: number,
+  workers: ProjectWorkers = "auto",
 ): Record<string, unknown> {
   return {
-    replicator: { id: `bench-${context.runId}`, delivery, admin: { host: "127.0.0.1", port: 0 } },
+    replicator: {
+      id: `bench-${context.runId}`,
+      delivery,
+      workers,
+      admin: { host: "127.0.0.1", port: 0 },
+    },
     datacenters: [
       { name: context.source.name, brokers: context.source.brokers },
       { name: context.destination.name, brokers: context.destination.brokers },
@@ -168,19 +183,28 @@ export function projectReplicator(
   delivery: Delivery,
   discoveryIntervalMs = 1000,
   nodeOptions: readonly string[] = [],
+  workers: ProjectWorkers = "auto",
 ): ReplicatorUnderTest {
   return {
     id: delivery === "exactly-once" ? "project-eos" : "project-alo",
     label: `project replicator, ${delivery}`,
     kind: "project",
     processName: path.basename(process.execPath),
-    settings: { delivery, "discovery.intervalMs": discoveryIntervalMs, naming: "identity" },
+    settings: {
+      delivery,
+      workers: workersHere(delivery, workers),
+      "discovery.intervalMs": discoveryIntervalMs,
+      naming: "identity",
+    },
     destinationTopic: (topic) => topic,
     unavailable: () =>
       existsSync(PROJECT_CLI) ? null : `${path.relative(ROOT, PROJECT_CLI)} does not exist`,
     async start(context) {
       const file = path.join(context.workDir, "replicator.json");
-      await writeFile(file, JSON.stringify(projectConfig(context, delivery, discoveryIntervalMs), null, 2));
+      await writeFile(
+        file,
+        JSON.stringify(projectConfig(context, delivery, discoveryIntervalMs, workers), null, 2),
+      );
       return startManaged({
         name: `replicator-${delivery}`,
         command: process.execPath,
@@ -195,11 +219,14 @@ export function projectReplicator(
 }
 
 /** Every replicator the benchmark knows, by id. */
-export function allReplicators(options: { mm2Tasks: number }): ReplicatorUnderTest[] {
+export function allReplicators(options: {
+  mm2Tasks: number;
+  projectWorkers: ProjectWorkers;
+}): ReplicatorUnderTest[] {
   return [
     mirrorMaker2("default"),
     mirrorMaker2("tuned", options.mm2Tasks),
-    projectReplicator("at-least-once"),
-    projectReplicator("exactly-once"),
+    projectReplicator("at-least-once", 1000, [], options.projectWorkers),
+    projectReplicator("exactly-once", 1000, [], options.projectWorkers),
   ];
 }

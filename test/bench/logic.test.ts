@@ -3,6 +3,7 @@ import { expect } from "chai";
 import { counterSum } from "../../bench/licensing/rest.js";
 import { shares } from "../../bench/licensing/chain.js";
 import { DEFAULTS, OptionsError, parseOptions, QUICK } from "../../bench/lib/options.js";
+import { parseConfig } from "../../replicator/config.js";
 import { parseCpuSeconds, parseStatusMiB } from "../../bench/lib/proc.js";
 import {
   cell,
@@ -153,6 +154,15 @@ describe("bench: replicator configurations", () => {
       replication: [{ model: "full", sources: ["dc1"], destinations: ["dc2"] }],
     });
     expect((config.replicator as { delivery: string }).delivery).to.equal("exactly-once");
+    // The replicator's own schema accepts it; `workers` passes through ("auto" unless given).
+    expect(parseConfig(config).replicator.workers).to.equal("auto");
+    const two = projectConfig(
+      { source, destination, topicPattern: "t", runId: "ab" },
+      "at-least-once",
+      500,
+      2,
+    );
+    expect(parseConfig(two).replicator).to.include({ workers: 2, delivery: "at-least-once" });
   });
 });
 

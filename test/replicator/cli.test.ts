@@ -143,6 +143,71 @@ describe("replicator CLI", function () {
     expect((await exitOf(child)).code).to.equal(0);
   });
 
+  it("replicator.workers: engines in worker threads share the partitions; /status and /metrics answer for all", async () => {
+    const set = await getKafka();
+    const topic = randomTopic("workers");
+    await createTopic("dc1", topic, 4);
+    const file = join(dir, "replicator.json");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        replicator: { id: randomTopic("w"), workers: 2 },
+        datacenters: set.clusters.map((c) => ({ name: c.name, brokers: c.brokers })),
+        discovery: { intervalMs: 500, include: [topic] },
+        replication: [{ model: "full", sources: ["dc1"], destinations: ["dc2"] }],
+      }),
+    );
+    const child = runCli(["--config", file]);
+    await running(child);
+    const total = 800;
+    await produce(
+      "dc1",
+      topic,
+      Array.from({ length: total }, (_, i) => ({ partition: i % 4, key: `k${i}`, value: `v${i}` })),
+    );
+    const out = await collect("dc2", topic);
+    await out.waitForCount(total, 60_000);
+    const url = /"url":"(http:\/\/[^"]+)","msg":"admin listening"/.exec(child.output.stdout)?.[1];
+    expect(url, "admin url logged").to.be.a("string");
+    // Each engine logs the partitions its consumer got; together they hold all four, each engine some.
+    const shares = new Map<number, number[]>();
+    for (const line of child.output.stdout.split("\n")) {
+      if (!line.includes('"msg":"partitions assigned"')) continue;
+      const entry = JSON.parse(line) as { worker: number; assigned: number[] };
+      shares.set(entry.worker, entry.assigned);
+    }
+    expect([...shares.keys()].sort()).to.deep.equal([0, 1]);
+    expect([...shares.values()].every((assigned) => assigned.length > 0)).to.equal(true);
+    let pipelineStatus: { assigned: number[]; records: number } | undefined;
+    await waitFor(
+      async () => {
+        const status = (await (await fetch(`${url}/status`)).json()) as {
+          workers: number;
+          pipelines: { source: { topic: string }; assigned: number[]; records: number }[];
+        };
+        expect(status.workers).to.equal(2);
+        pipelineStatus = status.pipelines.find((p) => p.source.topic === topic);
+        return pipelineStatus?.records === total;
+      },
+      15_000,
+      "status counts every record",
+    );
+    expect(pipelineStatus?.assigned).to.deep.equal([0, 1, 2, 3]);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const counted = metrics
+      .split("\n")
+      .filter((l) => l.startsWith("lp_replicator_records_total{") && l.includes(`topic="${topic}"`))
+      .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+    expect(counted).to.equal(total);
+    expect(metrics).to.match(/^lp_replicator_process_cpu_seconds_total \d/m);
+    expect((await fetch(`${url}/healthz`)).status).to.equal(200);
+    child.kill("SIGTERM");
+    expect((await exitOf(child)).code).to.equal(0);
+    expect(out.records.map((r) => r.value?.toString()).sort()).to.deep.equal(
+      Array.from({ length: total }, (_, i) => `v${i}`).sort(),
+    );
+  });
+
   async function killMidStream(
     delivery: "at-least-once" | "exactly-once",
   ): Promise<{ values: string[]; produced: number }> {

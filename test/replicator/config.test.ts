@@ -1,5 +1,11 @@
 import { expect } from "chai";
-import { isDiscoverable, loadConfigFile, parseConfig, parseConfigText } from "../../replicator/config.js";
+import {
+  isDiscoverable,
+  loadConfigFile,
+  parseConfig,
+  parseConfigText,
+  resolveWorkers,
+} from "../../replicator/config.js";
 import { ConfigError } from "../../replicator/errors.js";
 
 const dcs = [
@@ -31,6 +37,25 @@ describe("replicator config", () => {
     expect(cfg.replicator.admin).to.deep.equal({ host: "127.0.0.1", port: 0 });
     const rule = cfg.replication[0];
     expect(rule?.model === "full" && rule.topics).to.deep.equal([".*"]);
+  });
+
+  it("resolves replicator.workers: auto is one per core up to 4, exactly-once always one", () => {
+    const base = {
+      datacenters: dcs,
+      replication: [{ model: "full", sources: ["dc1"], destinations: ["dc2"] }],
+    };
+    const auto = parseConfig(base);
+    expect(auto.replicator.workers).to.equal("auto");
+    expect([1, 2, 3, 8].map((cpus) => resolveWorkers(auto, cpus))).to.deep.equal([1, 2, 3, 4]);
+    const three = parseConfig({ ...base, replicator: { workers: 3 } });
+    expect(resolveWorkers(three, 2)).to.equal(3);
+    const eos = parseConfig({ ...base, replicator: { delivery: "exactly-once" } });
+    expect(resolveWorkers(eos, 8)).to.equal(1);
+    const err = configError({ ...base, replicator: { delivery: "exactly-once", workers: 2 } });
+    expect(err.issues.join("\n")).to.match(/^replicator\.workers: exactly-once runs one engine/m);
+    expect(configError({ ...base, replicator: { workers: 0 } }).issues.join("\n")).to.contain(
+      "replicator.workers",
+    );
   });
 
   it("names an unknown destination datacenter by its field path", () => {
