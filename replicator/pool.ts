@@ -102,8 +102,11 @@ class LocalEngine implements Engine {
   }
 }
 
-/** An engine in a worker thread (./worker.ts), asked over its message port. */
-class EngineThread implements Engine {
+/**
+ * An engine in a worker thread (./worker.ts), asked over its message port; started again when its thread
+ * dies. Exported for tests, which give it another entry script.
+ */
+export class EngineThread implements Engine {
   private worker?: Worker;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
@@ -115,13 +118,14 @@ class EngineThread implements Engine {
     private config: ReplicatorConfig,
     private readonly logLevel: string,
     private readonly logger: Logger,
+    private readonly entry: URL = WORKER_ENTRY,
   ) {}
 
   /** Starts the thread; resolves after the engine's first discovery round. */
   start(): Promise<void> {
     return new Promise((resolve, reject) => {
       const data: WorkerData = { config: this.config, logLevel: this.logLevel, index: this.index };
-      const worker = new Worker(WORKER_ENTRY, { workerData: data, name: `replicator-engine-${this.index}` });
+      const worker = new Worker(this.entry, { workerData: data, name: `replicator-engine-${this.index}` });
       this.worker = worker;
       let started = false;
       worker.on("message", (message: PoolReply) => {
