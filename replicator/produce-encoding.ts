@@ -138,13 +138,38 @@ function writeInt64(buf: Buffer, offset: number, value: unknown): number {
   return offset + 8;
 }
 
+/** Strings up to this length are measured and written in JavaScript when they are ASCII. */
+const SHORT_STRING = 64;
+
+/**
+ * UTF-8 length of a string. Header names and values are short ASCII strings (five provenance headers per
+ * replicated record): measuring and writing those in JavaScript avoids two native calls per string,
+ * which took two thirds of the encoding time of a 1 KiB record with its headers.
+ */
+function utf8Length(value: string): number {
+  const n = value.length;
+  if (n > SHORT_STRING) return Buffer.byteLength(value, "utf8");
+  for (let i = 0; i < n; i++) if (value.charCodeAt(i) > 0x7f) return Buffer.byteLength(value, "utf8");
+  return n;
+}
+
+/** Writes a string of `length` UTF-8 bytes (from `utf8Length`); ASCII when the lengths match. */
+function writeUtf8(buf: Buffer, offset: number, value: string, length: number): number {
+  if (length === value.length && length <= SHORT_STRING) {
+    for (let i = 0; i < length; i++) buf[offset + i] = value.charCodeAt(i);
+  } else {
+    buf.write(value, offset, length, "utf8");
+  }
+  return offset + length;
+}
+
 function byteLength(value: Buffer | string): number {
-  return typeof value === "string" ? Buffer.byteLength(value, "utf8") : value.length;
+  return typeof value === "string" ? utf8Length(value) : value.length;
 }
 
 function writeBytesAt(buf: Buffer, offset: number, value: Buffer | string, length: number): number {
-  if (typeof value === "string") buf.write(value, offset, length, "utf8");
-  else value.copy(buf, offset);
+  if (typeof value === "string") return writeUtf8(buf, offset, value, length);
+  value.copy(buf, offset);
   return offset + length;
 }
 
@@ -158,7 +183,16 @@ interface PlannedRecord {
   timestampDelta: number;
   key: Buffer | string | null;
   value: Buffer | string | null;
-  headers: [string, Buffer | string][];
+  /** Per header: name, name length, value, value length. */
+  headers: (string | Buffer | number)[];
+}
+
+/** Adds one header to a record's plan; returns its encoded size. */
+function planHeader(headers: (string | Buffer | number)[], name: string, value: Buffer | string): number {
+  const nameSize = utf8Length(name);
+  const size = byteLength(value);
+  headers.push(name, nameSize, value, size);
+  return sizeOfVarInt(nameSize) + nameSize + sizeOfVarInt(size) + size;
 }
 
 interface PlannedPartition {
@@ -189,19 +223,21 @@ function planPartition(data: ProducePartition, dateNow: number): PlannedPartitio
     if (!isPlainBytes(key) || !isPlainBytes(value)) return undefined;
     const timestampDelta = ((m.timestamp || dateNow) as number) - (firstTimestamp as number);
     if (!Number.isSafeInteger(timestampDelta) || Math.abs(timestampDelta) >= 2 ** 51) return undefined;
-    const headers: [string, Buffer | string][] = [];
+    // Flat: name, its UTF-8 length, value, its length — measured once, written with these lengths.
+    const headers: (string | Buffer | number)[] = [];
     let headersSize = 0;
     if (m.headers) {
       for (const name of Object.keys(m.headers)) {
         const raw = m.headers[name];
-        const values = Array.isArray(raw) ? raw : [raw];
-        for (const v of values) {
-          // kafkajs rejects a null or undefined header value (TypeError): leave that to it.
-          if (v === null || !isPlainBytes(v)) return undefined;
-          headers.push([name, v]);
-          const nameSize = Buffer.byteLength(name, "utf8");
-          const size = byteLength(v);
-          headersSize += sizeOfVarInt(nameSize) + nameSize + sizeOfVarInt(size) + size;
+        if (Array.isArray(raw)) {
+          for (const v of raw) {
+            // kafkajs rejects a null or undefined header value (TypeError): leave that to it.
+            if (v === null || !isPlainBytes(v)) return undefined;
+            headersSize += planHeader(headers, name, v);
+          }
+        } else {
+          if (raw === null || raw === undefined || !isPlainBytes(raw)) return undefined;
+          headersSize += planHeader(headers, name, raw);
         }
       }
     }
@@ -215,7 +251,7 @@ function planPartition(data: ProducePartition, dateNow: number): PlannedPartitio
       Math.max(0, keySize) +
       sizeOfVarInt(valueSize) +
       Math.max(0, valueSize) +
-      sizeOfVarInt(headers.length) +
+      sizeOfVarInt(headers.length / 4) +
       headersSize;
     records.push({ bodySize, timestampDelta, key, value, headers });
     recordsSize += sizeOfVarInt(bodySize) + bodySize;
@@ -277,13 +313,15 @@ function writeBatch(
     offset = writeVarInt(buf, offset, i);
     offset = writeField(buf, offset, r.key);
     offset = writeField(buf, offset, r.value);
-    offset = writeVarInt(buf, offset, r.headers.length);
-    for (const [name, value] of r.headers) {
-      const nameSize = Buffer.byteLength(name, "utf8");
+    const h = r.headers;
+    offset = writeVarInt(buf, offset, h.length / 4);
+    for (let j = 0; j < h.length; j += 4) {
+      const nameSize = h[j + 1] as number;
       offset = writeVarInt(buf, offset, nameSize);
-      buf.write(name, offset, nameSize, "utf8");
-      offset += nameSize;
-      offset = writeField(buf, offset, value);
+      offset = writeUtf8(buf, offset, h[j] as string, nameSize);
+      const size = h[j + 3] as number;
+      offset = writeVarInt(buf, offset, size);
+      offset = writeBytesAt(buf, offset, h[j + 2] as Buffer | string, size);
     }
   }
   buf.writeUInt32BE(crc32c(buf.subarray(bodyStart, offset)), crcAt);

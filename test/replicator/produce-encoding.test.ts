@@ -23,7 +23,18 @@ function randomRequest(rand: () => number): ProduceArgs {
   const int = (n: number) => Math.floor(rand() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
   const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
-  const text = () => pick(["", "k", "clé-ü", "订单-42", "x".repeat(int(300))]);
+  // Around the encoder's short-ASCII fast path (64 characters) and past it, ASCII and not.
+  const text = () =>
+    pick([
+      "",
+      "k",
+      "clé-ü",
+      "订单-42",
+      "x".repeat(int(300)),
+      "y".repeat(64),
+      "z".repeat(65),
+      `${"a".repeat(63)}é`,
+    ]);
   const field = (): Buffer | string | null =>
     pick([() => null, () => text(), () => bytes(pick([0, 1, 127, 128, 1024, 20_000]))])();
   const message = (): ProduceMessage => {
