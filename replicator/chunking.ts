@@ -6,6 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { ChunkError } from "./errors.js";
 import { headerString, type Headers } from "./policy.js";
+import { utf8Length } from "./utf8.js";
 
 export const CHUNK_HEADERS = {
   id: "lp.chunk.id",
@@ -25,15 +26,19 @@ export interface RecordLike {
   partition?: number;
 }
 
+function bytesOf(value: Buffer | string): number {
+  return typeof value === "string" ? utf8Length(value) : value.length;
+}
+
 function headerBytes(headers: Headers | undefined): number {
   let n = 0;
   if (!headers) return n;
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined) continue;
-    const nameBytes = Buffer.byteLength(name) + HEADER_OVERHEAD;
-    if (Array.isArray(value)) for (const v of value) n += nameBytes + Buffer.byteLength(v);
-    else n += nameBytes + Buffer.byteLength(value);
+    const nameBytes = utf8Length(name) + HEADER_OVERHEAD;
+    if (Array.isArray(value)) for (const v of value) n += nameBytes + bytesOf(v);
+    else n += nameBytes + bytesOf(value);
   }
   return n;
 }

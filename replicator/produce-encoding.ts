@@ -17,6 +17,7 @@
  */
 import { createRequire } from "node:module";
 import { crc32c } from "@node-rs/crc32";
+import { utf8Length, writeUtf8 } from "./utf8.js";
 
 const require = createRequire(import.meta.url);
 
@@ -136,31 +137,6 @@ function writeInt64(buf: Buffer, offset: number, value: unknown): number {
   buf.writeInt32BE(long.getHighBits(), offset);
   buf.writeInt32BE(long.getLowBits(), offset + 4);
   return offset + 8;
-}
-
-/** Strings up to this length are measured and written in JavaScript when they are ASCII. */
-const SHORT_STRING = 64;
-
-/**
- * UTF-8 length of a string. Header names and values are short ASCII strings (five provenance headers per
- * replicated record): measuring and writing those in JavaScript avoids two native calls per string,
- * which took two thirds of the encoding time of a 1 KiB record with its headers.
- */
-function utf8Length(value: string): number {
-  const n = value.length;
-  if (n > SHORT_STRING) return Buffer.byteLength(value, "utf8");
-  for (let i = 0; i < n; i++) if (value.charCodeAt(i) > 0x7f) return Buffer.byteLength(value, "utf8");
-  return n;
-}
-
-/** Writes a string of `length` UTF-8 bytes (from `utf8Length`); ASCII when the lengths match. */
-function writeUtf8(buf: Buffer, offset: number, value: string, length: number): number {
-  if (length === value.length && length <= SHORT_STRING) {
-    for (let i = 0; i < length; i++) buf[offset + i] = value.charCodeAt(i);
-  } else {
-    buf.write(value, offset, length, "utf8");
-  }
-  return offset + length;
 }
 
 function byteLength(value: Buffer | string): number {
