@@ -13,6 +13,7 @@ export interface Metrics {
   batchSize: Histogram<"chain">;
   queueDepth: Gauge<"chain">;
   chainUp: Gauge<"chain">;
+  rpcRequests: Counter<"chain" | "method">;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -81,6 +82,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: "license_chain_up",
       help: "1 when the chain's health probe passes",
       labelNames: ["chain"],
+      registers,
+    }),
+    rpcRequests: new Counter({
+      name: "license_rpc_requests_total",
+      help: "JSON-RPC requests sent to a chain's node, by method (each call of a JSON-RPC batch counts)",
+      labelNames: ["chain", "method"],
       registers,
     }),
   };

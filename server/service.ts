@@ -73,6 +73,17 @@ export class LicenseService {
     readonly options: { readOnly?: boolean } = {},
   ) {
     this.clients = new Map(clients.map((c) => [c.chainId, c]));
+    for (const client of clients) {
+      const counters = new Map<string, { inc(): void }>();
+      client.onRpc = (method) => {
+        let counter = counters.get(method);
+        if (!counter) {
+          counter = metrics.rpcRequests.labels({ chain: client.config.name, method });
+          counters.set(method, counter);
+        }
+        counter.inc();
+      };
+    }
     for (const client of options.readOnly ? [] : clients) {
       this.workers.set(
         client.chainId,

@@ -361,10 +361,16 @@ export class SqliteStore implements Store {
   /** The body of an insert; runs inside a transaction. */
   private insertOne(license: NewLicense, idempotency?: { key: string; bodyHash: string }): InsertResult {
     if (idempotency) {
-      const existing = this.prepare(
-        "SELECT body_hash, license_id FROM idempotency WHERE client_id = ? AND key = ?",
-      ).get(license.clientId, idempotency.key) as { body_hash: string; license_id: string } | undefined;
-      if (existing) {
+      // the key first: one insert instead of a look-up plus an insert (the service already peeked for a
+      // replay before choosing a chain); taken meanwhile → the stored license answers
+      const claimed = this.prepare(
+        `INSERT INTO idempotency (client_id, key, body_hash, license_id) VALUES (?, ?, ?, ?)
+         ON CONFLICT (client_id, key) DO NOTHING`,
+      ).run(license.clientId, idempotency.key, idempotency.bodyHash, license.id);
+      if (Number(claimed.changes) === 0) {
+        const existing = this.prepare(
+          "SELECT body_hash, license_id FROM idempotency WHERE client_id = ? AND key = ?",
+        ).get(license.clientId, idempotency.key) as { body_hash: string; license_id: string };
         const stored = this.getLicense(existing.license_id)!;
         return { created: false, license: stored, sameBody: existing.body_hash === idempotency.bodyHash };
       }
@@ -390,14 +396,6 @@ export class SqliteStore implements Store {
       now,
       now,
     );
-    if (idempotency) {
-      this.prepare("INSERT INTO idempotency (client_id, key, body_hash, license_id) VALUES (?, ?, ?, ?)").run(
-        license.clientId,
-        idempotency.key,
-        idempotency.bodyHash,
-        license.id,
-      );
-    }
     this.emit("requested", license.id);
     // the row as written, without reading it back (the same fields toLicense gives for it)
     const record: LicenseRecord = {
@@ -474,13 +472,16 @@ export class SqliteStore implements Store {
         JSON.stringify([batch.txHash]),
         Date.now(),
       );
-      const update = this.prepare(
-        "UPDATE licenses SET status = 'submitted', batch_id = ?, tx_hash = ?, updated_at = ? WHERE id = ? AND chain_id = ? AND status = 'accepted'",
-      );
-      for (const id of batch.licenseIds) {
-        const changed = update.run(batch.id, batch.txHash, Date.now(), id, batch.chainId).changes;
-        if (Number(changed) !== 1) throw new Error(`license ${id} is not accepted`);
-      }
+      // one statement for the batch's licenses (ids as a JSON array): all of them must still be accepted
+      // (`+column`: looked up by id, not by scanning the status index over the whole queue)
+      const changed = this.prepare(
+        `UPDATE licenses SET status = 'submitted', batch_id = ?, tx_hash = ?, updated_at = ?
+         WHERE id IN (SELECT value FROM json_each(?)) AND +chain_id = ? AND +status = 'accepted'`,
+      ).run(batch.id, batch.txHash, Date.now(), JSON.stringify(batch.licenseIds), batch.chainId).changes;
+      if (Number(changed) !== batch.licenseIds.length)
+        throw new Error(
+          `${batch.licenseIds.length - Number(changed)} of the batch's licenses are not accepted`,
+        );
     });
   }
 
@@ -504,13 +505,20 @@ export class SqliteStore implements Store {
 
   settleBatch(batchId: string, issued: Map<string, IssuedToken>, status: "done" | "dropped"): void {
     this.tx(() => {
-      const confirm = this.prepare(
-        `UPDATE licenses SET status = 'confirmed', token_id = ?, tx_hash = ?, block_number = ?, updated_at = ?
-         WHERE id = ? AND batch_id = ? AND status = 'submitted'`,
-      );
-      for (const [id, token] of issued) {
-        const changed = confirm.run(token.tokenId, token.txHash, token.blockNumber, Date.now(), id, batchId);
-        if (Number(changed.changes) === 1) this.emit("issued", id);
+      if (issued.size > 0) {
+        // one statement for the batch (tokens as a JSON array of [id, tokenId, txHash, blockNumber]),
+        // each license looked up by id (`+column`: not by scanning the status index)
+        const tokens = JSON.stringify(
+          [...issued].map(([id, t]) => [id, t.tokenId, t.txHash, t.blockNumber] as const),
+        );
+        const confirmed = this.prepare(
+          `UPDATE licenses SET status = 'confirmed', token_id = t.value ->> 1, tx_hash = t.value ->> 2,
+             block_number = t.value ->> 3, updated_at = ?
+           FROM json_each(?) AS t
+           WHERE licenses.id = t.value ->> 0 AND +licenses.batch_id = ? AND +licenses.status = 'submitted'
+           RETURNING licenses.id AS id`,
+        ).all(Date.now(), tokens, batchId);
+        if (this.options.events) for (const row of confirmed) this.emit("issued", row.id as string);
       }
       this.prepare(
         "UPDATE licenses SET status = 'accepted', batch_id = NULL, tx_hash = NULL, updated_at = ? WHERE batch_id = ? AND status = 'submitted'",

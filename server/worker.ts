@@ -67,7 +67,6 @@ export class ChainWorker {
   private gasPerLicense: bigint | undefined;
   /** Size of the batch `gasPerLicense` was learned from; larger batches are estimated again. */
   private gasLearnedFrom = 0;
-  private fee: { data: FeeData; at: number } | undefined;
 
   constructor(
     private readonly client: ChainClient,
@@ -346,13 +345,12 @@ export class ChainWorker {
     return { batchId, txHash, rawTx, nonce };
   }
 
-  /** Fee data, reused for `feeCacheMs` (a fee bump always fetches fresh data). */
-  private async feeData(): Promise<FeeData> {
-    const ttl = this.options.feeCacheMs ?? 0;
-    if (this.fee && Date.now() - this.fee.at < ttl) return this.fee.data;
-    const data = await this.client.provider.getFeeData();
-    this.fee = { data, at: Date.now() };
-    return data;
+  /**
+   * Fee data, reused for `feeCacheMs` (shared with the health probe, which refreshes it; a fee bump
+   * always fetches fresh data).
+   */
+  private feeData(): Promise<FeeData> {
+    return this.client.feeData(this.options.feeCacheMs ?? 0);
   }
 
   /**
@@ -363,33 +361,29 @@ export class ChainWorker {
    * in the outbox, since any of them may be the one mined.
    */
   private async waitReceipt(pending: Pending): Promise<Receipt | undefined> {
-    const { provider } = this.client;
     const hashes = [...pending.txHashes];
     let rawTx = pending.rawTx;
     let lastSentAt = Date.now();
     let bumps = 0;
     const deadline = Date.now() + (this.options.receiptTimeoutMs ?? 60_000);
     const confirmations = this.client.config.confirmations;
+    const pollMs = this.options.receiptPollMs ?? 50;
+    let interval = pollMs;
+    let knownCheckedAt = 0;
     while (Date.now() < deadline && !this.stopped) {
-      let receipt: Receipt | null = null;
-      for (const hash of [...hashes].reverse()) {
-        receipt = await this.client.receipt(hash);
-        if (receipt) break;
-      }
+      // newest hash first (a replacement is the likelier one mined); several in one JSON-RPC batch
+      const receipt = await this.client.receiptOfAny([...hashes].reverse());
       if (receipt) {
         // a mined receipt has one confirmation: the head is only read when more are required
         if (confirmations <= 1) return receipt;
         const head = Number(await this.client.rpc<string>("eth_blockNumber", []));
         if (head - receipt.blockNumber + 1 >= confirmations) return receipt;
       } else {
-        let known = false;
-        for (const hash of [...hashes].reverse()) {
-          if ((await provider.getTransaction(hash)) !== null) {
-            known = true;
-            break;
-          }
+        // still pending: known to the node? (checked at most every KNOWN_CHECK_MS, not on every poll)
+        if (Date.now() - knownCheckedAt >= KNOWN_CHECK_MS) {
+          knownCheckedAt = Date.now();
+          if (!(await this.client.knowsAny([...hashes].reverse()))) return undefined;
         }
-        if (!known) return undefined;
         const stuckAfter = this.options.stuckAfterMs ?? 30_000;
         if (rawTx && Date.now() - lastSentAt >= stuckAfter && bumps < (this.options.maxFeeBumps ?? 5)) {
           const bumped = await this.bumpFee(rawTx, pending.batchId);
@@ -401,7 +395,9 @@ export class ChainWorker {
           lastSentAt = Date.now();
         }
       }
-      await sleep(this.options.receiptPollMs ?? 50);
+      await sleep(interval);
+      // back off while nothing changes (a block takes its time), up to MAX_POLL_MS
+      interval = Math.min(Math.ceil(interval * 1.5), Math.max(pollMs, MAX_POLL_MS));
     }
     throw new Error(`no receipt for ${hashes.join(", ")} yet`);
   }
@@ -413,7 +409,7 @@ export class ChainWorker {
   ): Promise<{ rawTx: string; txHash: string } | undefined> {
     const { client } = this;
     const old = Transaction.from(rawTx);
-    const fee = await client.provider.getFeeData();
+    const fee = await client.feeData(0);
     const factor = BigInt(100 + (this.options.feeBumpPercent ?? 25));
     const raise = (previous: bigint | null, current: bigint | null): bigint => {
       const bumped = ((previous ?? 0n) * factor + 99n) / 100n;
@@ -625,6 +621,12 @@ export function gasLimitFor(estimate: bigint): bigint {
 }
 
 const LICENSE_ISSUED_TOPIC = LICENSE_INTERFACE.getEvent("LicenseIssued")!.topicHash.toLowerCase();
+
+/** A pending transaction is checked for being known to the node (not dropped) at most this often. */
+const KNOWN_CHECK_MS = 1000;
+
+/** Receipt polls back off from `receiptPollMs` up to this interval. */
+const MAX_POLL_MS = 500;
 
 /** Fixed gas of a batch transaction on top of its licenses' share (learned gas per license). */
 const BATCH_BASE_GAS = 30_000n;

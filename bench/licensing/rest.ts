@@ -118,6 +118,18 @@ export function counterSum(metrics: string, name: string): number {
   return sum;
 }
 
+/** The service's `license_rpc_requests_total` summed over chains, by method (empty if it has none). */
+export function rpcByMethod(metrics: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of metrics.split("\n")) {
+    if (!line.startsWith("license_rpc_requests_total{")) continue;
+    const method = /method="([^"]*)"/.exec(line)?.[1];
+    if (method)
+      out.set(method, (out.get(method) ?? 0) + (Number(line.slice(line.lastIndexOf(" ") + 1)) || 0));
+  }
+  return out;
+}
+
 async function onChainTotal(bench: BenchChains): Promise<number> {
   const iface = new Interface(bench.artifact.abi);
   const data = iface.encodeFunctionData("nextTokenId");
@@ -181,6 +193,7 @@ export async function runRest(
       };
     };
     const before = await metrics();
+    const rpcBefore = rpcByMethod((await request(`${base}/metrics`)).body);
     const chainBefore = await onChainTotal(bench);
     const bulk = options.bulkSize;
     progress(
@@ -266,6 +279,14 @@ export async function runRest(
       `    REST: CPU s over ${seconds.toFixed(2)} s wall: service ${(cpuAfter.server - cpuBefore.server).toFixed(2)}, ` +
         `HTTP clients ${client.toFixed(2)}, chains ${(cpuAfter.others - cpuBefore.others - client).toFixed(2)}`,
     );
+    const rpcAfter = rpcByMethod((await request(`${base}/metrics`)).body);
+    const rpcLine = [...rpcAfter]
+      .map(([method, n]) => [method, n - (rpcBefore.get(method) ?? 0)] as const)
+      .filter(([, n]) => n > 0)
+      .sort((a, b) => b[1] - a[1])
+      .map(([method, n]) => `${method} ${n} (${((n / options.licenses) * 100).toFixed(2)})`);
+    if (rpcLine.length > 0)
+      progress(`    REST: service JSON-RPC calls (per 100 licenses): ${rpcLine.join(", ")}`);
     const onChainIssued = (await onChainTotal(bench)) - chainBefore;
     progress(`    REST: ${confirmed} confirmed in ${seconds.toFixed(2)} s (${onChainIssued} found on-chain)`);
     return {

@@ -28,6 +28,17 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
+/** Sum of a Prometheus series over its label sets (those containing `label` when given). */
+function sumOf(metrics: string, name: string, label?: string): number {
+  let sum = 0;
+  for (const line of metrics.split("\n")) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (label && !line.includes(label)) continue;
+    sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return sum;
+}
+
 describe("server: concurrent burst", function () {
   this.timeout(240_000);
   let server: Started | undefined;
@@ -110,6 +121,17 @@ describe("server: concurrent burst", function () {
     expect(metrics).to.match(/license_confirmed_total\{chain="chain-31337"\} [1-9]/);
     expect(metrics).to.not.match(/license_tx_errors_total\{[^}]*\} [1-9]/);
     expect(metrics).to.not.match(/license_failed_total\{[^}]*\} [1-9]/);
+    // JSON-RPC calls of the hot path (automine: a receipt exists as soon as the send returned): one send
+    // and one receipt read per batch, the head only from the probe's block, no fee data beyond the cache
+    const rpc = (method: string): number =>
+      sumOf(metrics, "license_rpc_requests_total", `method="${method}"`);
+    const batches = sumOf(metrics, "license_batch_size_count");
+    expect(batches).to.be.greaterThan(0);
+    expect(rpc("eth_sendRawTransaction")).to.equal(batches);
+    expect(rpc("eth_getTransactionReceipt")).to.equal(batches);
+    expect(rpc("eth_blockNumber")).to.equal(0);
+    expect(rpc("eth_getTransactionByHash")).to.equal(0);
+    expect(rpc("eth_getTransactionCount")).to.be.at.most(chains.length); // once per chain, at start
 
     latencies.sort((a, b) => a - b);
     const seconds = (done - started) / 1000;
