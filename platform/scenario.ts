@@ -327,15 +327,24 @@ export async function runScenario(
       const producer = source.producer({ idempotent: true });
       await Promise.all([sourceAdmin.connect(), destinationAdmin.connect(), producer.connect()]);
       try {
-        await sourceAdmin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+        // A loaded broker may answer "does not host this topic-partition" until the new topic's leaders
+        // are known everywhere: both calls are retried (creating an existing topic is a no-op; a re-sent
+        // batch can only add records, and the check below counts at least `records`).
         const created = Date.now();
+        await poll(`create ${topic} in ${PRIMARY_DC}`, timeoutMs, async () => {
+          await sourceAdmin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+          return true;
+        });
         say(`   created topic ${topic} (3 partitions) in ${PRIMARY_DC}, producing ${records} records`);
-        await producer.send({
-          topic,
-          messages: Array.from({ length: records }, (_, i) => ({
-            key: `order-${i}`,
-            value: JSON.stringify({ order: i }),
-          })),
+        await poll(`produce to ${topic}`, timeoutMs, async () => {
+          await producer.send({
+            topic,
+            messages: Array.from({ length: records }, (_, i) => ({
+              key: `order-${i}`,
+              value: JSON.stringify({ order: i }),
+            })),
+          });
+          return true;
         });
         const replicated = new ProgressBar(out, `${target} in ${REPLICA_DC}`, records);
         await poll(`${target} in ${REPLICA_DC}`, timeoutMs, async () => {

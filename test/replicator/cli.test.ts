@@ -81,6 +81,22 @@ describe("replicator CLI", function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** A configuration file replicating `topic` from dc1 to dc2 (one `full` rule), with these settings. */
+  async function fullRuleConfig(topic: string, replicator: Record<string, unknown>): Promise<string> {
+    const set = await getKafka();
+    const file = join(dir, "replicator.json");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        replicator,
+        datacenters: set.clusters.map((c) => ({ name: c.name, brokers: c.brokers })),
+        discovery: { intervalMs: 500, include: [topic] },
+        replication: [{ model: "full", sources: ["dc1"], destinations: ["dc2"] }],
+      }),
+    );
+    return file;
+  }
+
   it("--help prints usage and exits 0", async () => {
     const child = runCli(["--help"]);
     expect((await exitOf(child)).code).to.equal(0);
@@ -144,19 +160,9 @@ describe("replicator CLI", function () {
   });
 
   it("replicator.workers: engines in worker threads share the partitions; /status and /metrics answer for all", async () => {
-    const set = await getKafka();
     const topic = randomTopic("workers");
     await createTopic("dc1", topic, 4);
-    const file = join(dir, "replicator.json");
-    writeFileSync(
-      file,
-      JSON.stringify({
-        replicator: { id: randomTopic("w"), workers: 2 },
-        datacenters: set.clusters.map((c) => ({ name: c.name, brokers: c.brokers })),
-        discovery: { intervalMs: 500, include: [topic] },
-        replication: [{ model: "full", sources: ["dc1"], destinations: ["dc2"] }],
-      }),
-    );
+    const file = await fullRuleConfig(topic, { id: randomTopic("w"), workers: 2 });
     const child = runCli(["--config", file]);
     await running(child);
     const total = 800;
@@ -211,19 +217,9 @@ describe("replicator CLI", function () {
   async function killMidStream(
     delivery: "at-least-once" | "exactly-once",
   ): Promise<{ values: string[]; produced: number }> {
-    const set = await getKafka();
     const topic = randomTopic("kill");
     await createTopic("dc1", topic, 4);
-    const file = join(dir, "replicator.json");
-    writeFileSync(
-      file,
-      JSON.stringify({
-        replicator: { id: randomTopic("r"), delivery },
-        datacenters: set.clusters.map((c) => ({ name: c.name, brokers: c.brokers })),
-        discovery: { intervalMs: 500, include: [topic] },
-        replication: [{ model: "full", sources: ["dc1"], destinations: ["dc2"] }],
-      }),
-    );
+    const file = await fullRuleConfig(topic, { id: randomTopic("r"), delivery });
     // The producer runs until the last restart is done, so every kill happens mid-stream.
     const perSend = 100;
     let produced = 0;
