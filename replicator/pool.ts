@@ -279,6 +279,14 @@ export class ReplicatorPool {
 
   updateConfig(config: ReplicatorConfig): void {
     const count = resolveWorkers(config, availableParallelism());
+    if (count < this.engines.length && config.replicator.delivery === "exactly-once") {
+      // Several engines under exactly-once would share every pipeline's transactional id.
+      this.logger.error(
+        { running: this.engines.length },
+        "configuration change rejected: exactly-once runs one engine; restart the replicator to switch",
+      );
+      return;
+    }
     if (count !== this.engines.length) {
       this.logger.warn(
         { running: this.engines.length, configured: count },

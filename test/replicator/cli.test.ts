@@ -162,7 +162,8 @@ describe("replicator CLI", function () {
   it("replicator.workers: engines in worker threads share the partitions; /status and /metrics answer for all", async () => {
     const topic = randomTopic("workers");
     await createTopic("dc1", topic, 4);
-    const file = await fullRuleConfig(topic, { id: randomTopic("w"), workers: 2 });
+    const id = randomTopic("w");
+    const file = await fullRuleConfig(topic, { id, workers: 2 });
     const child = runCli(["--config", file]);
     await running(child);
     const total = 800;
@@ -207,6 +208,13 @@ describe("replicator CLI", function () {
     expect(counted).to.equal(total);
     expect(metrics).to.match(/^lp_replicator_process_cpu_seconds_total \d/m);
     expect((await fetch(`${url}/healthz`)).status).to.equal(200);
+    // Switching a running pool to exactly-once would give two engines one transactional id: refused.
+    await fullRuleConfig(topic, { id, delivery: "exactly-once" });
+    await waitFor(
+      () => child.output.stdout.includes("configuration change rejected: exactly-once runs one engine"),
+      15_000,
+      "exactly-once switch refused",
+    );
     child.kill("SIGTERM");
     expect((await exitOf(child)).code).to.equal(0);
     expect(out.records.map((r) => r.value?.toString()).sort()).to.deep.equal(
