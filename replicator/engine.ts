@@ -26,6 +26,7 @@ import type {
   Producer,
 } from "kafkajs";
 import { OWN_TOPIC_PREFIX, type DatacenterConfig, type ReplicatorConfig } from "./config.js";
+import type { Health } from "./aggregate.js";
 import { splitRecordSized, type RecordLike } from "./chunking.js";
 import { ConfigError, ReplicatorError } from "./errors.js";
 import { createMetrics, type ReplicatorMetrics } from "./metrics.js";
@@ -1020,13 +1021,13 @@ export class Replicator {
     return result;
   }
 
-  /** Whether every datacenter the replicator uses answered its last discovery. */
   /** The Prometheus exposition of this engine's registry. */
   async metricsText(): Promise<{ contentType: string; text: string }> {
     return { contentType: this.metrics.registry.contentType, text: await this.metrics.registry.metrics() };
   }
 
-  health(): { ok: boolean; datacenters: { name: string; reachable: boolean; error?: string }[] } {
+  /** Whether every datacenter the replicator uses answered its last discovery. */
+  health(): Health {
     const datacenters = [...this.dcs.values()].map((dc) => ({
       name: dc.config.name,
       reachable: dc.reachable,

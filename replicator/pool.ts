@@ -1,10 +1,10 @@
 /**
- * Several replication engines in one process, each in a worker thread (`replicator.workers`).
+ * Several replication engines in one process (`replicator.workers`).
  *
  * One engine (./engine.ts) replicates on one thread: decoding fetched records, building produce requests
  * and the socket writes of a pipeline all share one core. A pool runs N engines with the same
- * configuration: the first on the main thread, the others in worker threads. They are replicators with the same id, so they split every pipeline's
- * source partitions through its consumer group, elect one leader among themselves (it alone creates
+ * configuration: the first on the main thread, the others in worker threads. They are replicators with
+ * the same id, so they split every pipeline's source partitions through its consumer group, elect one leader among themselves (it alone creates
  * target topics), and take over the partitions of an engine that stops — exactly as separate replicator
  * processes with the same id do. The pool answers for all of them: merged health and status
  * (./aggregate.ts), one Prometheus exposition (counters and histograms summed), configuration changes
@@ -65,14 +65,20 @@ interface Engine {
   stop(): Promise<void>;
 }
 
-/** The engine on the pool's own thread: no thread to start, and its first records flow sooner. */
-class LocalEngine implements Engine {
-  readonly index = 0;
+/**
+ * An engine on the current thread: the pool's engine 0 (no thread to start, its first records flow
+ * sooner), and the engine inside each worker thread (./worker.ts).
+ */
+export class LocalEngine implements Engine {
   private readonly replicator: Replicator;
 
-  constructor(config: ReplicatorConfig, logger: Logger) {
+  constructor(
+    config: ReplicatorConfig,
+    logger: Logger,
+    readonly index = 0,
+  ) {
     this.replicator = new Replicator(config, {
-      logger: logger.child({ worker: 0 }),
+      logger: logger.child({ worker: index }),
       metrics: createMetrics(),
     });
   }
@@ -242,14 +248,12 @@ export interface PoolOptions {
 }
 
 export class ReplicatorPool {
-  private config: ReplicatorConfig;
   private readonly engines: Engine[];
   private readonly logger: Logger;
   /** Process-wide metrics (CPU, memory, event loop of the main thread), exposed next to the engines'. */
   private readonly processRegistry = new Registry();
 
   constructor(config: ReplicatorConfig, options: PoolOptions) {
-    this.config = config;
     this.logger = options.logger;
     const count = options.workers ?? resolveWorkers(config, availableParallelism());
     this.engines = [
@@ -260,10 +264,6 @@ export class ReplicatorPool {
       ),
     ];
     collectDefaultMetrics({ register: this.processRegistry, prefix: "lp_replicator_" });
-  }
-
-  get workers(): number {
-    return this.engines.length;
   }
 
   /** Starts every engine; resolves when each finished its first discovery round. */
@@ -293,7 +293,6 @@ export class ReplicatorPool {
         "replicator.workers changed: takes effect after a restart",
       );
     }
-    this.config = config;
     for (const thread of this.engines) {
       thread
         .updateConfig(config)
@@ -327,9 +326,5 @@ export class ReplicatorPool {
     const parts = await Promise.all(this.engines.map((e) => e.metrics()));
     const registry = AggregatorRegistry.aggregate([await this.processRegistry.getMetricsAsJSON(), ...parts]);
     return { contentType: registry.contentType, text: await registry.metrics() };
-  }
-
-  get currentConfig(): ReplicatorConfig {
-    return this.config;
   }
 }

@@ -1,19 +1,19 @@
 /**
- * Worker-thread entry of a replication engine (started by ./pool.ts): one `Replicator` with the pool's
+ * Worker-thread entry of a replication engine (started by ./pool.ts): one `LocalEngine` with the pool's
  * configuration, answering the pool's requests (status, health, metrics, configuration, stop).
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { pino } from "pino";
-import { Replicator } from "./engine.js";
-import { createMetrics } from "./metrics.js";
-import type { ReplicatorConfig } from "./config.js";
-import type { PoolRequest, PoolReply, WorkerData } from "./pool.js";
+import { LocalEngine, type PoolReply, type PoolRequest, type WorkerData } from "./pool.js";
 
 const port = parentPort;
 if (!port) throw new Error("replicator/worker.ts runs in a worker thread (see replicator/pool.ts)");
 const data = workerData as WorkerData;
-const logger = pino({ level: data.logLevel, base: { pid: process.pid, worker: data.index } });
-const replicator = new Replicator(data.config, { logger, metrics: createMetrics() });
+const engine = new LocalEngine(
+  data.config,
+  pino({ level: data.logLevel, base: { pid: process.pid } }),
+  data.index,
+);
 
 function reply(message: PoolReply): void {
   port!.postMessage(message);
@@ -22,17 +22,15 @@ function reply(message: PoolReply): void {
 async function handle(request: PoolRequest): Promise<unknown> {
   switch (request.op) {
     case "status":
-      return replicator.status({ lag: request.lag });
+      return engine.status(request.lag);
     case "health":
-      return replicator.health();
+      return engine.health();
     case "metrics":
-      return replicator.metrics.registry.getMetricsAsJSON();
+      return engine.metrics();
     case "config":
-      replicator.updateConfig(request.config as ReplicatorConfig);
-      return null;
+      return engine.updateConfig(request.config);
     case "stop":
-      await replicator.stop();
-      return null;
+      return engine.stop();
   }
 }
 
@@ -44,7 +42,7 @@ port.on("message", (request: PoolRequest) => {
   );
 });
 
-replicator.start().then(
+engine.start().then(
   () => reply({ event: "started" }),
   (err: unknown) => reply({ event: "failed", error: err instanceof Error ? err.message : String(err) }),
 );
