@@ -45,6 +45,7 @@ async function replication(options: BenchOptions, notes: string[]): Promise<Repl
     valueBytes: options.valueBytes,
     latencyRate: options.latencyRate,
     latencySeconds: options.latencySeconds,
+    latencyWarmupSeconds: options.latencyWarmup,
     drainTimeoutSeconds: options.drainTimeout,
     discoveryTimeoutSeconds: options.discoveryTimeout,
   };

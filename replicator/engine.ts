@@ -7,9 +7,11 @@
  * topic is discovered (from the earliest offset) and stops when the topic or the rule goes away.
  *
  * Delivery is at-least-once by default: records go straight to the target partitions' leaders with
- * acks=all (./direct-producer.ts), and a source offset is resolved (and committed after the fetched batch)
- * only after the destination acknowledged it. Up to `partitionConcurrency` source partitions are
- * replicated at the same time, each in order. Exactly-once writes records and source positions in
+ * acks=all (./direct-producer.ts), and a source offset is committed only after the destination
+ * acknowledged every record before it (./ordered-sends.ts). Sends are pipelined with the fetches: the
+ * consumer reads on while up to `ALO_SENDS_PER_PARTITION` sends of a partition are in flight, one at a
+ * time and in order; acknowledged positions are committed every `ALO_COMMIT_INTERVAL_MS` and when the
+ * pipeline stops. Up to `partitionConcurrency` source partitions are replicated at the same time. Exactly-once writes records and source positions in
  * destination transactions shared by the partitions replicated together (./transactions.ts).
  * Produce requests are encoded by ./produce-encoding.ts (kafkajs's bytes, written faster).
  */
@@ -29,6 +31,7 @@ import { OWN_TOPIC_PREFIX, type DatacenterConfig, type ReplicatorConfig } from "
 import type { Health } from "./aggregate.js";
 import { splitRecordSized, type RecordLike } from "./chunking.js";
 import { ConfigError, ReplicatorError } from "./errors.js";
+import { OrderedSends } from "./ordered-sends.js";
 import { createMetrics, type ReplicatorMetrics } from "./metrics.js";
 import { randomUUID } from "node:crypto";
 import { REGISTRY_TOPIC, parseRegistration, type Registration } from "./registry.js";
@@ -71,7 +74,17 @@ const FETCH_MAX_BYTES = 32 * 1024 * 1024;
  */
 const DIRECT_REQUESTS_IN_FLIGHT = 2;
 /**
- * A slice: the source records of one partition sent, acknowledged and resolved together. At-least-once:
+ * At-least-once: slices of one source partition queued or in flight before the fetch loop waits. The
+ * consumer fetches the next records while a partition's send is out, instead of send → ack → commit →
+ * fetch in turn (that cycle added its round trips to every record's latency).
+ */
+const ALO_SENDS_PER_PARTITION = 2;
+/** At-least-once: acknowledged source positions are committed at most this often (and at stop). */
+const ALO_COMMIT_INTERVAL_MS = 200;
+/** At-least-once: how long a stopping pipeline waits for its sends in flight before it commits. */
+const ALO_STOP_DRAIN_MS = 10_000;
+/**
+ * A slice: the source records of one partition sent and acknowledged together (in order per partition). At-least-once:
  * what fills one produce request (the destination's batch limit), at most 1,000 records — one round
  * trip each, and no small remainder request (1,000 records of 1 KiB plus provenance headers took a full
  * request and a small one, each awaited, and drained 30 % slower). Exactly-once: up to 4 requests' worth,
@@ -135,6 +148,14 @@ type PipelineRun = {
   transactions?: TransactionGroup;
   /** Exactly-once mode: per source partition, the next offset to replicate as committed in the destination. */
   eosStart?: Map<number, bigint>;
+  /** At-least-once: the sends per source partition, in order, pipelined with the fetches. */
+  sends?: OrderedSends;
+  /** At-least-once: per source partition, the next offset after the records the destination acknowledged. */
+  acked: Map<number, string>;
+  /** At-least-once: the positions last committed to the source group (partition → offset). */
+  committed: Map<number, string>;
+  commitTimer?: NodeJS.Timeout;
+  committing?: Promise<void>;
   partitions: Map<number, PartitionProgress>;
   /** Source partitions assigned to this replicator by the pipeline's consumer group. */
   assigned: number[];
@@ -709,6 +730,8 @@ export class Replicator {
       targetPartitions: 0,
       maxBatchBytes: 0,
       partitions: new Map(),
+      acked: new Map(),
+      committed: new Map(),
       assigned: [],
       records: 0,
       bytes: 0,
@@ -747,6 +770,15 @@ export class Replicator {
         log.info("kafkajs cluster factory not found: sending through kafkajs's producer");
       run.producer = producer;
       run.direct = direct;
+      if (!exactlyOnce) {
+        run.sends = new OrderedSends(ALO_SENDS_PER_PARTITION, (err) => {
+          // Later sends of the partition were not made; the pipeline restarts from the committed positions.
+          this.metrics.errors.inc({ kind: "replicate" });
+          log.warn({ err: errorText(err) }, "records not acknowledged; restarting the pipeline");
+          run.state = "failed";
+          run.error = errorText(err);
+        });
+      }
       if (exactlyOnce && producer) {
         run.transactions = new TransactionGroup(producer, groupId, (txn, messages) =>
           viaKafkajs(txn, p.targetTopic)(messages),
@@ -800,10 +832,9 @@ export class Replicator {
       if (destination.status === "rejected") throw destination.reason;
       if (source.status === "rejected") throw source.reason;
       await consumer.run({
-        // At-least-once: kafkajs commits the offsets resolved below (only after the destination acknowledged
-        // them) after each fetched batch. Exactly-once keeps its positions in the destination.
-        autoCommit: !exactlyOnce,
-        autoCommitInterval: 0,
+        // At-least-once commits the acknowledged positions itself (commitAcked); exactly-once keeps its
+        // positions in the destination. Resolved offsets only move kafkajs's fetch position.
+        autoCommit: false,
         partitionsConsumedConcurrently: concurrency,
         eachBatchAutoResolve: false,
         eachBatch: (payload) =>
@@ -860,6 +891,20 @@ export class Replicator {
   private async stopPipeline(run: PipelineRun, reason: string): Promise<void> {
     if (run.state === "stopping") return;
     run.state = "stopping";
+    if (run.sends && run.consumer) {
+      // At-least-once: stop fetching, let the sends in flight finish, and commit what was acknowledged, so
+      // that the next owner of the partitions re-reads as little as possible.
+      try {
+        run.consumer.pause([{ topic: run.pipeline.sourceTopic }]);
+        await Promise.race([run.sends.drain(), sleep(ALO_STOP_DRAIN_MS)]);
+        clearTimeout(run.commitTimer);
+        run.commitTimer = undefined;
+        await this.commitAcked(run);
+      } catch (err) {
+        this.logger.debug({ pipeline: run.pipeline.id, err: errorText(err) }, "final offset commit failed");
+      }
+    }
+    clearTimeout(run.commitTimer);
     try {
       await run.consumer?.disconnect();
       await run.producer?.disconnect();
@@ -893,8 +938,10 @@ export class Replicator {
     const sliceBytes = limits.requests * run.maxBatchBytes;
     while (i < messages.length) {
       if (!isRunning() || isStale()) return;
-      // One slice (SLICE_LIMITS): sent, acknowledged, then resolved. A record chunked because it alone
-      // exceeds the destination's limit forms a slice of its own (several requests).
+      // One slice (SLICE_LIMITS). Exactly-once: sent and acknowledged, then resolved. At-least-once: queued
+      // behind the partition's earlier sends, then resolved: the fetch position moves on, the committed one
+      // follows the acknowledgements. A record chunked because it alone exceeds the destination's limit
+      // forms a slice of its own (several requests).
       const sliceStart = i;
       let last: KafkaMessage | undefined;
       let replicable = false;
@@ -964,31 +1011,99 @@ export class Replicator {
         run.eosStart?.set(batch.partition, BigInt(next));
         // Best effort, for monitoring and shorter re-reads; the destination holds the authoritative position.
         void run.consumer?.commitOffsets([position]).catch(() => undefined);
+        this.acknowledged(run, batch.partition, last.offset, next, timestamps, bytes);
       } else {
+        // At-least-once: queued behind the partition's earlier sends; the fetch loop goes on meanwhile.
         const deliver = direct
           ? (chunk: Message[]) => direct.send(targetPartition, chunk)
           : viaKafkajs(producer!, p.targetTopic);
-        for (const request of toRequests(out, sizes, run.maxBatchBytes)) await deliver(request);
+        const requests = toRequests(out, sizes, run.maxBatchBytes);
+        const lastOffset = last.offset;
+        await run.sends!.enqueue(
+          batch.partition,
+          async () => {
+            for (const request of requests) await deliver(request);
+          },
+          () => {
+            this.acknowledged(run, batch.partition, lastOffset, next, timestamps, bytes);
+            run.acked.set(batch.partition, next);
+            this.scheduleCommit(run);
+          },
+        );
       }
-      const ackAt = Date.now();
-      const latency = this.metrics.latency.labels({ destination: p.destinationDc });
-      for (const ts of timestamps) latency.observe((ackAt - ts) / 1000);
       resolveOffset(last.offset);
-      run.records += timestamps.length;
-      run.bytes += bytes;
-      this.metrics.records.inc(labels, timestamps.length);
-      this.metrics.bytes.inc(labels, bytes);
-      const progress = run.partitions.get(batch.partition) ?? {
-        lastOffset: "-1",
-        committed: "0",
-        records: 0,
-      };
-      progress.lastOffset = last.offset;
-      progress.committed = next;
-      progress.records += timestamps.length;
-      run.partitions.set(batch.partition, progress);
       await heartbeat();
     }
+  }
+
+  /** Bookkeeping of a slice the destination acknowledged: metrics, status and lag. */
+  private acknowledged(
+    run: PipelineRun,
+    partition: number,
+    lastOffset: string,
+    next: string,
+    timestamps: readonly number[],
+    bytes: number,
+  ): void {
+    const p = run.pipeline;
+    const labels = { source: p.sourceDc, destination: p.destinationDc, topic: p.sourceTopic };
+    const ackAt = Date.now();
+    const latency = this.metrics.latency.labels({ destination: p.destinationDc });
+    for (const ts of timestamps) latency.observe((ackAt - ts) / 1000);
+    run.records += timestamps.length;
+    run.bytes += bytes;
+    this.metrics.records.inc(labels, timestamps.length);
+    this.metrics.bytes.inc(labels, bytes);
+    const progress = run.partitions.get(partition) ?? { lastOffset: "-1", committed: "0", records: 0 };
+    progress.lastOffset = lastOffset;
+    progress.committed = next;
+    progress.records += timestamps.length;
+    run.partitions.set(partition, progress);
+  }
+
+  /** At-least-once: commits the acknowledged positions after `ALO_COMMIT_INTERVAL_MS` (one commit at a time). */
+  private scheduleCommit(run: PipelineRun): void {
+    if (run.commitTimer || run.state === "stopping") return;
+    run.commitTimer = setTimeout(() => {
+      run.commitTimer = undefined;
+      void this.commitAcked(run).catch(() => undefined);
+    }, ALO_COMMIT_INTERVAL_MS);
+  }
+
+  /**
+   * At-least-once: commits every acknowledged position not committed yet to the source group. A failed
+   * commit (e.g. during a rebalance) is tried again later; committing an old owner's acknowledged position
+   * never skips a record, it can only cause re-reads.
+   */
+  private async commitAcked(run: PipelineRun): Promise<void> {
+    if (run.committing) {
+      await run.committing;
+      if (run.commitTimer === undefined && run.state !== "stopping") this.scheduleCommit(run);
+      return;
+    }
+    const offsets: { topic: string; partition: number; offset: string }[] = [];
+    for (const [partition, offset] of run.acked) {
+      if (run.committed.get(partition) !== offset)
+        offsets.push({ topic: run.pipeline.sourceTopic, partition, offset });
+    }
+    if (offsets.length === 0 || !run.consumer) return;
+    const consumer = run.consumer;
+    run.committing = (async () => {
+      try {
+        await consumer.commitOffsets(offsets);
+        for (const o of offsets) run.committed.set(o.partition, o.offset);
+      } catch (err) {
+        this.metrics.errors.inc({ kind: "commit" });
+        this.logger.debug(
+          { pipeline: run.pipeline.id, err: errorText(err) },
+          "offset commit failed; retrying",
+        );
+        this.scheduleCommit(run);
+      } finally {
+        run.committing = undefined;
+      }
+    })();
+    await run.committing;
   }
 
   /** Per-partition lag = source high watermark − next offset to replicate; updates the lag gauge. */

@@ -264,7 +264,7 @@ export function renderMarkdown(result: BenchResult): string {
     out.push("");
     out.push(
       `Data set: ${fmt(Number(p.records))} records × ${fmt(Number(p.valueBytes))} B in ${String(p.partitions)} partitions, ` +
-        `loaded with ${result.replication.loader}. Latency phase: ${String(p.latencyRate)} records/s for ${String(p.latencySeconds)} s. ` +
+        `loaded with ${result.replication.loader}. Latency phase: ${String(p.latencyRate)} records/s for ${String(p.latencySeconds)} s, after ${String(p.latencyWarmup ?? 0)} s at the same rate not measured (warm-up). ` +
         `Drain = replicator start → destination end offsets sum to the record count (start-up included); ` +
         `steady = first record in the destination → all.`,
     );

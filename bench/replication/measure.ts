@@ -21,6 +21,8 @@ export interface ReplicationParams {
   /** Steady produce rate of the latency phase (records/s). */
   latencyRate: number;
   latencySeconds: number;
+  /** Seconds produced at the same rate before the measured ones (records keyed "warmup", not measured). */
+  latencyWarmupSeconds: number;
   drainTimeoutSeconds: number;
   discoveryTimeoutSeconds: number;
 }
@@ -181,6 +183,9 @@ async function consumeLatencies(
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({
+    // No offset commits: kafkajs would await one after every batch before fetching again, adding up to a
+    // round trip to the latency of every replicator measured.
+    autoCommit: false,
     eachBatch: async ({ batch }) => {
       const now = Date.now();
       for (const message of batch.messages) {
@@ -204,30 +209,37 @@ async function consumeLatencies(
   };
 }
 
-/** Produces `rate` records/s for `seconds` (values of `valueBytes`), paced every 10 ms. */
+/**
+ * Produces `rate` records/s for `seconds` (values of `valueBytes`), paced every 10 ms. Records of the first
+ * `warmupSeconds` are keyed "warmup": the latency consumer does not measure them (the first second after a
+ * drain is slow for every replicator: clients, brokers and JIT settle), so the figures are a steady state.
+ * Returns the number of measured records.
+ */
 async function produceSteadily(
   producer: Producer,
   topic: string,
-  rate: number,
-  seconds: number,
-  valueBytes: number,
+  options: { rate: number; seconds: number; warmupSeconds: number; valueBytes: number },
 ): Promise<number> {
-  const value = randomBytes(valueBytes);
-  const total = Math.round(rate * seconds);
+  const { rate } = options;
+  const value = randomBytes(options.valueBytes);
+  const total = Math.round(rate * options.seconds);
+  const warmup = Math.min(total, Math.round(rate * options.warmupSeconds));
   const started = performance.now();
   let sent = 0;
   const pending: Promise<unknown>[] = [];
   while (sent < total) {
     const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate) + 1);
     if (due > sent) {
-      const messages = Array.from({ length: due - sent }, () => ({ value }));
+      const messages = Array.from({ length: due - sent }, (_, i) =>
+        sent + i < warmup ? { key: "warmup", value } : { value },
+      );
       sent = due;
       pending.push(send(producer, { topic, messages, acks: 1 }));
     }
     await sleep(10);
   }
   await Promise.all(pending);
-  return total;
+  return total - warmup;
 }
 
 async function waitFor(
@@ -376,15 +388,16 @@ export async function runReplication(
       if (!(await waitFor(async () => warmedUp, 60_000, 50, proc))) {
         throw new Error("latency consumer saw no warm-up record within 60 s");
       }
-      progress(`    latency: producing ${params.latencyRate} records/s for ${params.latencySeconds} s`);
-      usage();
-      await produceSteadily(
-        producer,
-        latencyTopic,
-        params.latencyRate,
-        params.latencySeconds,
-        params.valueBytes,
+      progress(
+        `    latency: producing ${params.latencyRate} records/s for ${params.latencyWarmupSeconds} s (warm-up, not measured) + ${params.latencySeconds} s`,
       );
+      usage();
+      await produceSteadily(producer, latencyTopic, {
+        rate: params.latencyRate,
+        seconds: params.latencyWarmupSeconds + params.latencySeconds,
+        warmupSeconds: params.latencyWarmupSeconds,
+        valueBytes: params.valueBytes,
+      });
       await consumer.done;
     } finally {
       await consumer.stop();

@@ -1,0 +1,74 @@
+/**
+ * At-least-once pipelining: the sends of one source partition go out in order, one at a time, while the
+ * consumer already fetches what follows. No I/O here: the engine passes the send and what to do on its
+ * acknowledgement.
+ *
+ * - A partition's send starts only after its previous send was acknowledged, so the destination gets the
+ *   partition's records in source order, and a failed send stops every later send of that partition (they
+ *   reject with the same error): nothing after a gap is ever acknowledged, so the acknowledged position of
+ *   a partition always has every record before it in the destination.
+ * - `enqueue` waits while a partition has `depth` sends not yet settled (backpressure on the fetch loop).
+ * - The first failure is kept: later `enqueue` calls reject with it, and `onFailure` runs once.
+ */
+export class OrderedSends {
+  private readonly lanes = new Map<number, { tail: Promise<void>; open: Promise<void>[] }>();
+  private failed: { error: unknown } | undefined;
+
+  constructor(
+    private readonly depth: number,
+    private readonly onFailure: (error: unknown) => void = () => undefined,
+  ) {
+    if (!Number.isInteger(depth) || depth < 1) throw new RangeError(`depth must be ≥ 1, got ${depth}`);
+  }
+
+  /** The first send that failed, if any. */
+  get failure(): unknown {
+    return this.failed?.error;
+  }
+
+  /** Sends not yet settled, over all partitions. */
+  get pending(): number {
+    let n = 0;
+    for (const lane of this.lanes.values()) n += lane.open.length;
+    return n;
+  }
+
+  /**
+   * Queues `send` behind the partition's earlier sends; `onAcked` runs when it succeeded (in order per
+   * partition). Resolves once the send is queued — not acknowledged; rejects with the first failure.
+   */
+  async enqueue(partition: number, send: () => Promise<void>, onAcked: () => void): Promise<void> {
+    let lane = this.lanes.get(partition);
+    if (!lane) {
+      lane = { tail: Promise.resolve(), open: [] };
+      this.lanes.set(partition, lane);
+    }
+    while (!this.failed && lane.open.length >= this.depth) {
+      await lane.open[0]!.catch(() => undefined);
+    }
+    if (this.failed) throw this.failed.error;
+    const done = lane.tail.then(send).then(onAcked);
+    const open = lane.open;
+    const tracked = done.then(
+      () => undefined,
+      (error: unknown) => {
+        if (!this.failed) {
+          this.failed = { error };
+          this.onFailure(error);
+        }
+      },
+    );
+    void tracked.finally(() => {
+      const i = open.indexOf(done);
+      if (i >= 0) void open.splice(i, 1);
+    });
+    open.push(done);
+    lane.tail = done;
+  }
+
+  /** Resolves when every send queued so far has settled (acknowledged or failed). */
+  async drain(): Promise<void> {
+    const open = [...this.lanes.values()].flatMap((lane) => lane.open);
+    await Promise.allSettled(open);
+  }
+}
