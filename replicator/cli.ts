@@ -26,8 +26,9 @@ Options:
   -h, --help               show this help
 
 Engines: replicator.workers in the configuration ("auto" by default: one per CPU core, at most
-4, under at-least-once; exactly-once runs one) replication engines run in worker threads and
-share every pipeline's partitions through its consumer group.
+4) replication engines run in worker threads and share every pipeline's partitions through its
+consumer group (exactly-once: engine k of n owns the partitions p with p mod n = k). Changes of
+replicator.workers and replicator.delivery take effect after a restart.
 
 Admin endpoints (replicator.admin in the configuration, default 127.0.0.1 and a free port):
   GET /healthz   200 when every datacenter answers, 503 otherwise

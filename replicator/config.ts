@@ -136,8 +136,9 @@ export const configSchema = z
         partitionConcurrency: z.number().int().min(1).max(64).default(8),
         /**
          * Replication engines run in worker threads of this process, sharing every pipeline's partitions
-         * through its consumer group (./pool.ts). "auto": one per CPU core, at most 4, under at-least-once;
-         * exactly-once runs one engine (its transactional ids would fence each other).
+         * through its consumer group (./pool.ts). "auto": one per CPU core, at most 4. Under exactly-once
+         * engine k of n owns the partitions p with p mod n = k and has its own transactional ids
+         * (./assignment.ts). A change takes effect after a restart.
          */
         workers: z.union([z.literal("auto"), z.number().int().min(1).max(16)]).default("auto"),
       })
@@ -194,18 +195,6 @@ export const configSchema = z
         code: "custom",
         path: ["replication"],
         message: "no replication rule and the registry is disabled: nothing to replicate",
-      });
-    }
-    if (
-      cfg.replicator.delivery === "exactly-once" &&
-      typeof cfg.replicator.workers === "number" &&
-      cfg.replicator.workers > 1
-    ) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["replicator", "workers"],
-        message:
-          'exactly-once runs one engine (a pipeline\'s transactional id would fence the other workers); use 1 or "auto"',
       });
     }
     if (cfg.replicator.datacenter !== undefined && !known.has(cfg.replicator.datacenter)) {
@@ -321,8 +310,7 @@ export function matchesAny(patterns: readonly string[], topic: string): boolean 
 
 /** Engines (worker threads) to run: `replicator.workers`, with "auto" resolved for `cpus` cores. */
 export function resolveWorkers(config: ReplicatorConfig, cpus: number): number {
-  const { workers, delivery } = config.replicator;
-  if (delivery === "exactly-once") return 1;
+  const { workers } = config.replicator;
   if (workers === "auto") return Math.max(1, Math.min(4, cpus));
   return workers;
 }

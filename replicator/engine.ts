@@ -10,9 +10,10 @@
  * acks=all (./direct-producer.ts), and a source offset is committed only after the destination
  * acknowledged every record before it (./ordered-sends.ts). Sends are pipelined with the fetches: the
  * consumer reads on while up to `ALO_SENDS_PER_PARTITION` sends of a partition are in flight, one at a
- * time and in order; acknowledged positions are committed every `ALO_COMMIT_INTERVAL_MS` and when the
- * pipeline stops. Up to `partitionConcurrency` source partitions are replicated at the same time. Exactly-once writes records and source positions in
- * destination transactions shared by the partitions replicated together (./transactions.ts).
+ * time and in order; acknowledged positions are committed in the background, one commit at a time, and
+ * when the pipeline stops. Up to `partitionConcurrency` source partitions are replicated at the same
+ * time. Exactly-once writes records and source positions in destination transactions shared by the
+ * partitions replicated together (./transactions.ts).
  * Produce requests are encoded by ./produce-encoding.ts (kafkajs's bytes, written faster).
  */
 import type { Logger } from "pino";
@@ -40,6 +41,7 @@ import { withProvenance, type Headers, type ReplicationPolicy } from "./policy.j
 import { installFastProduceEncoding } from "./produce-encoding.js";
 import { DirectProducer } from "./direct-producer.js";
 import { TransactionGroup } from "./transactions.js";
+import { isValidSlot, ownsPartition, staticPartitionAssigner, type EngineSlot } from "./assignment.js";
 
 // kafkajs is CommonJS: under plain Node ESM only its default export is reliable.
 const { ConfigResourceTypes, Kafka: KafkaClient, logLevel } = kafkajs;
@@ -79,8 +81,11 @@ const DIRECT_REQUESTS_IN_FLIGHT = 2;
  * fetch in turn (that cycle added its round trips to every record's latency).
  */
 const ALO_SENDS_PER_PARTITION = 2;
-/** At-least-once: acknowledged source positions are committed at most this often (and at stop). */
-const ALO_COMMIT_INTERVAL_MS = 200;
+/**
+ * At-least-once: acknowledged source positions are committed as soon as the previous commit finished (the
+ * acknowledgements of one event-loop turn together); a failed commit is tried again after this delay.
+ */
+const ALO_COMMIT_RETRY_MS = 200;
 /** At-least-once: how long a stopping pipeline waits for its sends in flight before it commits. */
 const ALO_STOP_DRAIN_MS = 10_000;
 /**
@@ -156,6 +161,8 @@ type PipelineRun = {
   committed: Map<number, string>;
   commitTimer?: NodeJS.Timeout;
   committing?: Promise<void>;
+  /** At-least-once: positions were acknowledged while a commit was in flight. */
+  commitAgain?: boolean;
   partitions: Map<number, PartitionProgress>;
   /** Source partitions assigned to this replicator by the pipeline's consumer group. */
   assigned: number[];
@@ -168,6 +175,11 @@ type PipelineRun = {
 export interface ReplicatorOptions {
   logger: Logger;
   metrics?: ReplicatorMetrics;
+  /**
+   * This engine's place among the engines of its process (./pool.ts); default index 0 of 1. Exactly-once
+   * uses it for the static partition split and the transactional ids (./assignment.ts).
+   */
+  engine?: EngineSlot;
 }
 
 export interface PipelineStatus {
@@ -278,9 +290,19 @@ export class Replicator {
   private leader = false;
   private roundInFlight?: Promise<void>;
   private election?: Consumer;
+  private readonly engine: EngineSlot;
+  /** The delivery this engine started with: a change takes effect after a restart (see updateConfig). */
+  private readonly delivery: ReplicatorConfig["replicator"]["delivery"];
 
   constructor(config: ReplicatorConfig, options: ReplicatorOptions) {
     this.config = config;
+    this.delivery = config.replicator.delivery;
+    this.engine = options.engine ?? { index: 0, count: 1 };
+    if (!isValidSlot(this.engine))
+      throw new ReplicatorError(
+        "INVALID_ENGINE",
+        `engine index ${this.engine.index} of ${this.engine.count} engines is not valid`,
+      );
     this.logger = options.logger;
     this.metrics = options.metrics ?? createMetrics();
     const encoding = installFastProduceEncoding();
@@ -311,8 +333,21 @@ export class Replicator {
     this.loop = this.discoveryLoop();
   }
 
-  /** Applies a new configuration; the next discovery round reconciles the pipelines. */
+  /**
+   * Applies a new configuration; the next discovery round reconciles the pipelines. A changed
+   * `replicator.delivery` takes effect after a restart: exactly-once engines split partitions statically
+   * and at-least-once ones round-robin, and one consumer group cannot mix the two protocols
+   * (INCONSISTENT_GROUP_PROTOCOL) — nor may an at-least-once engine take partitions whose transactional
+   * id another engine holds.
+   */
   updateConfig(config: ReplicatorConfig): void {
+    if (config.replicator.delivery !== this.delivery) {
+      this.logger.warn(
+        { running: this.delivery, configured: config.replicator.delivery },
+        "replicator.delivery changed: takes effect after a restart",
+      );
+      config = { ...config, replicator: { ...config.replicator, delivery: this.delivery } };
+    }
     this.config = config;
     for (const [name, dc] of this.dcs) {
       const next = config.datacenters.find((d) => d.name === name);
@@ -746,11 +781,15 @@ export class Replicator {
       run.targetPartitions = sizes.target;
       const limit = Math.min(sizes.maxMessageBytes, this.config.replicator.maxRecordBytes ?? Infinity);
       run.maxBatchBytes = limit - BATCH_OVERHEAD;
-      const exactlyOnce = this.config.replicator.delivery === "exactly-once";
+      const exactlyOnce = this.delivery === "exactly-once";
       const dst = this.dc(p.destinationDc);
       // Exactly-once: source positions live in the destination cluster (group `groupId` there), written in
-      // the same transaction as the records (MirrorMaker 2's exactly-once design). A restarted pipeline
-      // fences the previous producer (same transactional id) and resumes from those positions.
+      // the same transaction as the records (MirrorMaker 2's exactly-once design). Engine k owns the source
+      // partitions p with p mod n = k (./assignment.ts) and writes them with its own transactional id
+      // `groupId.k`: a restarted pipeline fences the previous producer of the same partitions (same id)
+      // and resumes from those positions. The engines' transactions commit positions of disjoint
+      // partitions to the same destination group (the coordinator keeps pending offsets per producer).
+      const slot = this.engine;
       const concurrency = this.config.replicator.partitionConcurrency;
       // At-least-once sends go straight to the partition leaders (./direct-producer.ts); exactly-once uses
       // kafkajs's transactional producer. Either way each partition has one send in flight at a time.
@@ -764,7 +803,9 @@ export class Replicator {
             maxInFlightRequests: 1,
             allowAutoTopicCreation: false,
             retry: exactlyOnce ? TRANSACTIONAL_RETRY : PRODUCER_RETRY,
-            ...(exactlyOnce ? { transactionalId: groupId, transactionTimeout: 30_000 } : {}),
+            ...(exactlyOnce
+              ? { transactionalId: `${groupId}.${slot.index}`, transactionTimeout: 30_000 }
+              : {}),
           });
       if (!exactlyOnce && !direct)
         log.info("kafkajs cluster factory not found: sending through kafkajs's producer");
@@ -789,11 +830,13 @@ export class Replicator {
       const destinationReady = (async () => {
         await (direct ?? producer)?.connect();
         if (exactlyOnce) {
+          // Read after connect: the producer's transactional id is initialised, so no earlier producer of
+          // these partitions can still commit positions. Only this engine's partitions are kept.
           const committed = await dst.admin.fetchOffsets({ groupId, topics: [p.sourceTopic] });
           run.eosStart = new Map();
           for (const t of committed)
             for (const part of t.partitions)
-              if (part.offset !== "-1" && part.offset !== "")
+              if (part.offset !== "-1" && part.offset !== "" && ownsPartition(slot, part.partition))
                 run.eosStart.set(part.partition, BigInt(part.offset));
         }
       })();
@@ -809,6 +852,22 @@ export class Replicator {
         maxBytes: FETCH_MAX_BYTES,
         allowAutoTopicCreation: false,
         retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5000 },
+        // Exactly-once: the static split by engine index (./assignment.ts); else kafkajs's round-robin.
+        ...(exactlyOnce
+          ? {
+              partitionAssigners: [
+                staticPartitionAssigner(slot, (split) => {
+                  if (split.idle.length > 0)
+                    log.warn({ idle: split.idle }, "group members left without partitions");
+                  if (split.unassigned.length > 0)
+                    log.info(
+                      { unassigned: split.unassigned, engines: split.count },
+                      "partitions unassigned until their engine joins",
+                    );
+                }),
+              ],
+            }
+          : {}),
       });
       run.consumer = consumer;
       consumer.on(consumer.events.GROUP_JOIN, (event) => {
@@ -849,6 +908,8 @@ export class Replicator {
             throw err;
           }),
       });
+      // Only this engine's partitions (eosStart is filtered); kafkajs applies a seek when the partition is
+      // fetched after the group assigned it, and ignores seeks of partitions it does not own.
       for (const [partition, offset] of run.eosStart ?? []) {
         consumer.seek({ topic: p.sourceTopic, partition, offset: offset.toString() });
       }
@@ -865,6 +926,7 @@ export class Replicator {
           sourcePartitions: sizes.source,
           targetPartitions: sizes.target,
           maxMessageBytes: sizes.maxMessageBytes,
+          ...(exactlyOnce ? { transactionalId: `${groupId}.${slot.index}`, engines: slot.count } : {}),
         },
         "pipeline started",
       );
@@ -1061,47 +1123,55 @@ export class Replicator {
     run.partitions.set(partition, progress);
   }
 
-  /** At-least-once: commits the acknowledged positions after `ALO_COMMIT_INTERVAL_MS` (one commit at a time). */
-  private scheduleCommit(run: PipelineRun): void {
-    if (run.commitTimer || run.state === "stopping") return;
+  /**
+   * At-least-once: commits the acknowledged positions after `delayMs` — by default with the other
+   * acknowledgements of this event-loop turn, or right after the commit in flight (one at a time).
+   */
+  private scheduleCommit(run: PipelineRun, delayMs = 0): void {
+    if (run.state === "stopping") return;
+    if (run.committing) {
+      run.commitAgain = true;
+      return;
+    }
+    if (run.commitTimer) return;
     run.commitTimer = setTimeout(() => {
       run.commitTimer = undefined;
-      void this.commitAcked(run).catch(() => undefined);
-    }, ALO_COMMIT_INTERVAL_MS);
+      void this.commitAcked(run);
+    }, delayMs);
   }
 
   /**
    * At-least-once: commits every acknowledged position not committed yet to the source group. A failed
    * commit (e.g. during a rebalance) is tried again later; committing an old owner's acknowledged position
-   * never skips a record, it can only cause re-reads.
+   * never skips a record, it can only cause re-reads. Never rejects.
    */
   private async commitAcked(run: PipelineRun): Promise<void> {
-    if (run.committing) {
-      await run.committing;
-      if (run.commitTimer === undefined && run.state !== "stopping") this.scheduleCommit(run);
-      return;
-    }
+    while (run.committing) await run.committing;
     const offsets: { topic: string; partition: number; offset: string }[] = [];
     for (const [partition, offset] of run.acked) {
       if (run.committed.get(partition) !== offset)
         offsets.push({ topic: run.pipeline.sourceTopic, partition, offset });
     }
-    if (offsets.length === 0 || !run.consumer) return;
     const consumer = run.consumer;
+    if (offsets.length === 0 || !consumer) return;
+    run.commitAgain = false;
     run.committing = (async () => {
+      let failed = false;
       try {
         await consumer.commitOffsets(offsets);
         for (const o of offsets) run.committed.set(o.partition, o.offset);
       } catch (err) {
+        failed = true;
         this.metrics.errors.inc({ kind: "commit" });
         this.logger.debug(
           { pipeline: run.pipeline.id, err: errorText(err) },
           "offset commit failed; retrying",
         );
-        this.scheduleCommit(run);
       } finally {
         run.committing = undefined;
       }
+      if (failed) this.scheduleCommit(run, ALO_COMMIT_RETRY_MS);
+      else if (run.commitAgain) this.scheduleCommit(run);
     })();
     await run.committing;
   }

@@ -9,6 +9,11 @@
  * processes with the same id do. The pool answers for all of them: merged health and status
  * (./aggregate.ts), one Prometheus exposition (counters and histograms summed), configuration changes
  * and shutdown forwarded to every engine. An engine whose thread dies is started again after a second.
+ *
+ * Exactly-once: each engine knows its index k and the engine count n; it owns the source partitions p with
+ * p mod n = k of every pipeline and has its own transactional id per pipeline (./assignment.ts). The
+ * engine count, like the delivery, is fixed for the life of the process: changes take effect after a
+ * restart.
  */
 import { availableParallelism } from "node:os";
 import path from "node:path";
@@ -32,6 +37,8 @@ export interface WorkerData {
   config: ReplicatorConfig;
   logLevel: string;
   index: number;
+  /** Engines in the pool. */
+  count: number;
 }
 
 export type PoolRequest =
@@ -76,10 +83,12 @@ export class LocalEngine implements Engine {
     config: ReplicatorConfig,
     logger: Logger,
     readonly index = 0,
+    count = 1,
   ) {
     this.replicator = new Replicator(config, {
       logger: logger.child({ worker: index }),
       metrics: createMetrics(),
+      engine: { index, count },
     });
   }
 
@@ -121,6 +130,7 @@ export class EngineThread implements Engine {
 
   constructor(
     readonly index: number,
+    private readonly count: number,
     private config: ReplicatorConfig,
     private readonly logLevel: string,
     private readonly logger: Logger,
@@ -130,7 +140,12 @@ export class EngineThread implements Engine {
   /** Starts the thread; resolves after the engine's first discovery round. */
   start(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const data: WorkerData = { config: this.config, logLevel: this.logLevel, index: this.index };
+      const data: WorkerData = {
+        config: this.config,
+        logLevel: this.logLevel,
+        index: this.index,
+        count: this.count,
+      };
       const worker = new Worker(this.entry, { workerData: data, name: `replicator-engine-${this.index}` });
       this.worker = worker;
       let started = false;
@@ -252,15 +267,18 @@ export class ReplicatorPool {
   private readonly logger: Logger;
   /** Process-wide metrics (CPU, memory, event loop of the main thread), exposed next to the engines'. */
   private readonly processRegistry = new Registry();
+  /** The delivery the engines started with (a change takes effect after a restart). */
+  private readonly delivery: ReplicatorConfig["replicator"]["delivery"];
 
   constructor(config: ReplicatorConfig, options: PoolOptions) {
     this.logger = options.logger;
+    this.delivery = config.replicator.delivery;
     const count = options.workers ?? resolveWorkers(config, availableParallelism());
     this.engines = [
-      new LocalEngine(config, options.logger),
+      new LocalEngine(config, options.logger, 0, count),
       ...Array.from(
         { length: count - 1 },
-        (_, i) => new EngineThread(i + 1, config, options.logLevel, options.logger),
+        (_, i) => new EngineThread(i + 1, count, config, options.logLevel, options.logger),
       ),
     ];
     collectDefaultMetrics({ register: this.processRegistry, prefix: "lp_replicator_" });
@@ -278,15 +296,18 @@ export class ReplicatorPool {
   }
 
   updateConfig(config: ReplicatorConfig): void {
-    const count = resolveWorkers(config, availableParallelism());
-    if (count < this.engines.length && config.replicator.delivery === "exactly-once") {
-      // Several engines under exactly-once would share every pipeline's transactional id.
-      this.logger.error(
-        { running: this.engines.length },
-        "configuration change rejected: exactly-once runs one engine; restart the replicator to switch",
+    // The engine count and the delivery keep their values until a restart: the static exactly-once split
+    // and the transactional ids depend on both (./assignment.ts), and a consumer group cannot mix
+    // round-robin and static members. The delivery is pinned here, so an engine thread started again
+    // later (with the latest configuration) runs the same delivery as the others.
+    if (config.replicator.delivery !== this.delivery) {
+      this.logger.warn(
+        { running: this.delivery, configured: config.replicator.delivery },
+        "replicator.delivery changed: takes effect after a restart",
       );
-      return;
+      config = { ...config, replicator: { ...config.replicator, delivery: this.delivery } };
     }
+    const count = resolveWorkers(config, availableParallelism());
     if (count !== this.engines.length) {
       this.logger.warn(
         { running: this.engines.length, configured: count },

@@ -13,6 +13,7 @@ const engine = new LocalEngine(
   data.config,
   pino({ level: data.logLevel, base: { pid: process.pid } }),
   data.index,
+  data.count,
 );
 
 function reply(message: PoolReply): void {

@@ -147,8 +147,7 @@ export type Delivery = "at-least-once" | "exactly-once";
 export type ProjectWorkers = "auto" | number;
 
 /** What `workers` comes to on this machine (replicator/config.ts `resolveWorkers`). */
-function workersHere(delivery: Delivery, workers: ProjectWorkers): string {
-  if (delivery === "exactly-once") return "1 (exactly-once)";
+function workersHere(workers: ProjectWorkers): string {
   return workers === "auto" ? `auto (${Math.min(4, availableParallelism())} here)` : String(workers);
 }
 
@@ -192,7 +191,7 @@ export function projectReplicator(
     processName: path.basename(process.execPath),
     settings: {
       delivery,
-      workers: workersHere(delivery, workers),
+      workers: workersHere(workers),
       "discovery.intervalMs": discoveryIntervalMs,
       naming: "identity",
     },

@@ -37,6 +37,7 @@ describe("npm run bench (smoke, tiny configuration)", function () {
         "--partitions=4",
         "--latency-rate=100",
         "--latency-seconds=2",
+        "--latency-warmup=1",
         "--discovery-timeout=20",
         "--naive-licenses=4",
         "--raw-licenses=30",

@@ -5,7 +5,7 @@
 import { expect } from "chai";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { getKafka, randomTopic } from "../fixtures/infra.js";
 import { ROOT } from "../support/procs.js";
@@ -60,6 +60,14 @@ function running(child: ChildProcess & { output: { stdout: string } }, timeoutMs
     child.once("exit", onExit);
     check();
   });
+}
+
+/** The replicator's JSON log lines (pino). */
+function logLines(stdout: string): { msg?: string; worker?: number; [k: string]: unknown }[] {
+  return stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as { msg?: string; worker?: number });
 }
 
 describe("replicator CLI", function () {
@@ -148,12 +156,17 @@ describe("replicator CLI", function () {
     const got = await (await collect("dc3", topic)).waitForCount(1, 30_000);
     expect(got[0]?.value?.toString()).to.equal("w");
     writeFileSync(file, "replication: [{ model: full, sources: [dc1], destinations: [dc9] }]\n");
+    // The rejection of this file (the watcher may also have caught an earlier write half done and rejected it).
     await waitFor(
-      () => child.output.stdout.includes("configuration change rejected"),
+      () =>
+        logLines(child.output.stdout).some(
+          (l) =>
+            l.msg === "configuration change rejected" &&
+            JSON.stringify(l.err).includes("datacenters: Required"),
+        ),
       15_000,
       "rejection logged",
     );
-    expect(child.output.stdout).to.contain("datacenters: Required");
     expect(child.exitCode).to.equal(null);
     child.kill("SIGTERM");
     expect((await exitOf(child)).code).to.equal(0);
@@ -208,18 +221,106 @@ describe("replicator CLI", function () {
     expect(counted).to.equal(total);
     expect(metrics).to.match(/^lp_replicator_process_cpu_seconds_total \d/m);
     expect((await fetch(`${url}/healthz`)).status).to.equal(200);
-    // Switching a running pool to exactly-once would give two engines one transactional id: refused.
-    await fullRuleConfig(topic, { id, delivery: "exactly-once" });
+    // A delivery switch at runtime would mix round-robin and static members in one group (and hand
+    // partitions to engines without their transactional id): it takes effect after a restart only.
+    await fullRuleConfig(topic, { id, workers: 2, delivery: "exactly-once" });
+    // The pool pins the delivery for every engine (also for a thread started again later): one warning.
     await waitFor(
-      () => child.output.stdout.includes("configuration change rejected: exactly-once runs one engine"),
+      () => child.output.stdout.includes("replicator.delivery changed: takes effect after a restart"),
       15_000,
-      "exactly-once switch refused",
+      "delivery change deferred",
     );
+    await produce(
+      "dc1",
+      topic,
+      Array.from({ length: 100 }, (_, i) => ({ partition: i % 4, value: `after${i}` })),
+    );
+    await out.waitForCount(total + 100, 30_000);
+    expect(child.output.stdout).not.to.contain('"transactionalId"');
+    const deferred = logLines(child.output.stdout).filter(
+      (l) => l.msg === "replicator.delivery changed: takes effect after a restart",
+    );
+    // Logged by the pool (no "worker" field), which forwards the pinned delivery: no engine sees a change.
+    expect(deferred.length).to.be.greaterThan(0);
+    expect(deferred.filter((l) => l.worker !== undefined)).to.deep.equal([]);
+    expect(child.output.stdout).not.to.contain("INCONSISTENT_GROUP_PROTOCOL");
     child.kill("SIGTERM");
     expect((await exitOf(child)).code).to.equal(0);
     expect(out.records.map((r) => r.value?.toString()).sort()).to.deep.equal(
-      Array.from({ length: total }, (_, i) => `v${i}`).sort(),
+      [
+        ...Array.from({ length: total }, (_, i) => `v${i}`),
+        ...Array.from({ length: 100 }, (_, i) => `after${i}`),
+      ].sort(),
     );
+  });
+
+  it("exactly-once with 2 engines: engine k owns the partitions p mod 2 = k with its own transactional id; each record once", async () => {
+    const topic = randomTopic("eosworkers");
+    const partitions = 6;
+    await createTopic("dc1", topic, partitions);
+    const id = randomTopic("e");
+    const file = await fullRuleConfig(topic, { id, workers: 2, delivery: "exactly-once" });
+    const child = runCli(["--config", file]);
+    await running(child);
+    const total = 3000;
+    const send = (from: number, count: number) =>
+      produce(
+        "dc1",
+        topic,
+        Array.from({ length: count }, (_, j) => ({
+          partition: (from + j) % partitions,
+          key: `k${from + j}`,
+          value: `v${from + j}`,
+        })),
+      );
+    await send(0, total / 2);
+    const out = await collect("dc2", topic); // read_committed
+    await send(total / 2, total / 2);
+    await out.waitForCount(total, 60_000);
+    const url = /"url":"(http:\/\/[^"]+)","msg":"admin listening"/.exec(child.output.stdout)?.[1];
+    expect(url, "admin url logged").to.be.a("string");
+    let pipelineStatus: { assigned: number[]; records: number; state: string } | undefined;
+    await waitFor(
+      async () => {
+        const status = (await (await fetch(`${url}/status`)).json()) as {
+          workers: number;
+          pipelines: { source: { topic: string }; assigned: number[]; records: number; state: string }[];
+        };
+        expect(status.workers).to.equal(2);
+        pipelineStatus = status.pipelines.find((p) => p.source.topic === topic);
+        return pipelineStatus?.records === total;
+      },
+      15_000,
+      "status counts every record",
+    );
+    expect(pipelineStatus?.assigned).to.deep.equal(Array.from({ length: partitions }, (_, p) => p));
+    expect(pipelineStatus?.state).to.equal("running");
+    // Late duplicates, if any, would show by now.
+    await new Promise((r) => setTimeout(r, 1500));
+    const lines = logLines(child.output.stdout);
+    // Every assignment an engine received holds only its own partitions; the last one holds all of them.
+    const own = (k: number) => Array.from({ length: partitions }, (_, p) => p).filter((p) => p % 2 === k);
+    const groupId = `lp.replicator.${id}.dc1.${topic}.dc2`;
+    for (const k of [0, 1]) {
+      const assignments = lines
+        .filter((l) => l.msg === "partitions assigned" && l.worker === k)
+        .map((l) => l.assigned as number[]);
+      expect(assignments.length, `engine ${k} joined`).to.be.greaterThan(0);
+      for (const a of assignments) expect(own(k)).to.include.members(a);
+      expect(assignments.at(-1)).to.deep.equal(own(k));
+      const started = lines.find((l) => l.msg === "pipeline started" && l.worker === k);
+      expect(started?.transactionalId).to.equal(`${groupId}.${k}`);
+    }
+    // Each record exactly once: the count, the values and the provenance (origin partition and offset).
+    expect(out.records).to.have.length(total);
+    expect(new Set(out.records.map((r) => r.value?.toString())).size).to.equal(total);
+    const origins = out.records.map(
+      (r) => `${r.headers["lp.origin.partition"]}@${r.headers["lp.origin.offset"]}`,
+    );
+    expect(new Set(origins).size).to.equal(total);
+    for (const r of out.records) expect(r.partition).to.equal(Number(r.headers["lp.origin.partition"]));
+    child.kill("SIGTERM");
+    expect((await exitOf(child)).code).to.equal(0);
   });
 
   async function killMidStream(
@@ -247,6 +348,10 @@ describe("replicator CLI", function () {
 
     let child = runCli(["--config", file]);
     await running(child);
+    // The default `workers: auto` (one engine per core, at most 4): several engines on a multi-core machine.
+    const engines = logLines(child.output.stdout).find((l) => l.msg === "replication engines")?.workers;
+    expect(engines).to.equal(Math.min(4, availableParallelism()));
+    console.log(`      ${delivery}: ${engines} engines`);
     // read_committed: records of aborted (killed) transactions are not seen.
     const out = await collect("dc2", topic);
     for (let kill = 1; kill <= 2; kill++) {

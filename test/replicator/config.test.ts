@@ -39,7 +39,7 @@ describe("replicator config", () => {
     expect(rule?.model === "full" && rule.topics).to.deep.equal([".*"]);
   });
 
-  it("resolves replicator.workers: auto is one per core up to 4, exactly-once always one", () => {
+  it("resolves replicator.workers: auto is one per core up to 4, under either delivery", () => {
     const base = {
       datacenters: dcs,
       replication: [{ model: "full", sources: ["dc1"], destinations: ["dc2"] }],
@@ -50,9 +50,9 @@ describe("replicator config", () => {
     const three = parseConfig({ ...base, replicator: { workers: 3 } });
     expect(resolveWorkers(three, 2)).to.equal(3);
     const eos = parseConfig({ ...base, replicator: { delivery: "exactly-once" } });
-    expect(resolveWorkers(eos, 8)).to.equal(1);
-    const err = configError({ ...base, replicator: { delivery: "exactly-once", workers: 2 } });
-    expect(err.issues.join("\n")).to.match(/^replicator\.workers: exactly-once runs one engine/m);
+    expect([1, 2, 8].map((cpus) => resolveWorkers(eos, cpus))).to.deep.equal([1, 2, 4]);
+    const eosTwo = parseConfig({ ...base, replicator: { delivery: "exactly-once", workers: 2 } });
+    expect(resolveWorkers(eosTwo, 1)).to.equal(2);
     expect(configError({ ...base, replicator: { workers: 0 } }).issues.join("\n")).to.contain(
       "replicator.workers",
     );

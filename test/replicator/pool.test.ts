@@ -51,7 +51,7 @@ describe("replicator pool: engine threads", function () {
 
   it("answers through the thread, starts a thread that died again, and stops it", async () => {
     const { logger, lines } = capturingLogger();
-    const engine = new EngineThread(1, config, "info", logger, ENTRY);
+    const engine = new EngineThread(1, 2, config, "info", logger, ENTRY);
     await engine.start();
     const first = (await engine.health()).datacenters[0]?.name;
     expect(first).to.match(/^thread-\d+$/);
@@ -86,7 +86,7 @@ describe("replicator pool: engine threads", function () {
 
   it("rejects a request the engine refuses, naming the engine", async () => {
     const { logger } = capturingLogger();
-    const engine = new EngineThread(2, config, "info", logger, ENTRY);
+    const engine = new EngineThread(2, 3, config, "info", logger, ENTRY);
     await engine.start();
     let err: unknown;
     await engine.metrics().catch((e: unknown) => (err = e));

@@ -1,0 +1,169 @@
+/**
+ * Exactly-once with several engines: a static partition split, as MirrorMaker 2 gives each task a fixed
+ * set of partitions and a transactional id of its own.
+ *
+ * Engine `k` of `n` (./pool.ts) owns partition `p` of every pipeline's source topic when `p mod n = k`,
+ * and writes those partitions' records and positions with the transactional id `<group id>.<k>`. That id
+ * stays with one partition set, so a restarted engine fences its own previous producer (and the
+ * coordinator aborts its open transaction) before it reads the positions from the destination.
+ *
+ * Kafka still runs the consumer group (liveness, generations): each member announces its engine index and
+ * count in its metadata, and the group leader hands out the partitions with `staticAssignment` below. A
+ * partition whose engine is not in the group (restarting) stays unassigned: giving it to another engine
+ * would replicate it under a second transactional id, which nothing fences.
+ *
+ * At-least-once keeps kafkajs's round-robin assigner (partitions move between engines freely). A group
+ * cannot mix the two: Kafka refuses a member whose protocol no other member supports
+ * (INCONSISTENT_GROUP_PROTOCOL), which is why a delivery change takes effect after a restart.
+ */
+import kafkajs from "kafkajs";
+import type { PartitionAssigner } from "kafkajs";
+
+// kafkajs is CommonJS: under plain Node ESM only its default export is reliable.
+const { AssignerProtocol } = kafkajs;
+
+/** The group protocol (assigner) name of the static split; every exactly-once member announces it. */
+export const STATIC_ASSIGNER = "lp-static-engines";
+const USER_DATA_VERSION = 1;
+
+/** An engine's place in its process: index `index` of `count` engines. */
+export interface EngineSlot {
+  index: number;
+  count: number;
+}
+
+export function isValidSlot(slot: EngineSlot): boolean {
+  return (
+    Number.isInteger(slot.index) && Number.isInteger(slot.count) && slot.index >= 0 && slot.index < slot.count
+  );
+}
+
+/** Whether engine `slot` owns `partition` under the static split. */
+export function ownsPartition(slot: EngineSlot, partition: number): boolean {
+  return partition % slot.count === slot.index;
+}
+
+/** The member metadata's user data: the engine slot. */
+export function encodeSlot(slot: EngineSlot): Buffer {
+  return Buffer.from(JSON.stringify({ v: USER_DATA_VERSION, index: slot.index, count: slot.count }));
+}
+
+/** The engine slot in a member's user data; undefined when absent or not understood. */
+export function decodeSlot(userData: Buffer | null | undefined): EngineSlot | undefined {
+  if (!userData || userData.length === 0) return undefined;
+  try {
+    const parsed = JSON.parse(userData.toString("utf8")) as { v?: unknown; index?: unknown; count?: unknown };
+    if (parsed.v !== USER_DATA_VERSION) return undefined;
+    const slot = { index: parsed.index as number, count: parsed.count as number };
+    return isValidSlot(slot) ? slot : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface StaticMember {
+  memberId: string;
+  /** Undefined when the member's metadata carries no (valid) slot. */
+  slot?: EngineSlot;
+}
+
+export interface StaticAssignment {
+  /** Every member, with the partitions it owns per topic (possibly none). */
+  assignment: Map<string, Record<string, number[]>>;
+  /** The engine count the split uses. */
+  count: number;
+  /** Partitions no member owns (their engine is not in the group). */
+  unassigned: { topic: string; partitions: number[] }[];
+  /** Members that get nothing, and why. */
+  idle: { memberId: string; reason: string }[];
+}
+
+/**
+ * The static split: partition `p` of each topic goes to the member whose engine index is `p mod n`.
+ *
+ * - `n` is the count announced by the member with the smallest memberId (all engines of one process
+ *   announce the same count; members announcing another count get nothing, since their own positions and
+ *   transactional ids are those of another split).
+ * - Several members with the same index (two processes with the same replicator id): the one with the
+ *   smallest memberId owns the partitions, deterministically; the others stay idle. Those others still
+ *   hold a producer with the same transactional id, so the processes fence each other's producers when
+ *   pipelines (re)start: run one process per replicator id under exactly-once.
+ * - No member with index `k`: the partitions of `k` stay unassigned until its engine rejoins.
+ */
+export function staticAssignment(
+  members: readonly StaticMember[],
+  topics: readonly { topic: string; partitions: readonly number[] }[],
+): StaticAssignment {
+  const sorted = [...members].sort((a, b) =>
+    a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0,
+  );
+  const assignment = new Map<string, Record<string, number[]>>(sorted.map((m) => [m.memberId, {}]));
+  const idle: StaticAssignment["idle"] = [];
+  const count = sorted.find((m) => m.slot !== undefined)?.slot?.count ?? 0;
+  const owners = new Map<number, string>();
+  for (const m of sorted) {
+    if (!m.slot) idle.push({ memberId: m.memberId, reason: "no engine index in its metadata" });
+    else if (m.slot.count !== count)
+      idle.push({ memberId: m.memberId, reason: `engine count ${m.slot.count}, the group uses ${count}` });
+    else if (owners.has(m.slot.index))
+      idle.push({ memberId: m.memberId, reason: `engine index ${m.slot.index} already owned` });
+    else owners.set(m.slot.index, m.memberId);
+  }
+  const unassigned: StaticAssignment["unassigned"] = [];
+  for (const { topic, partitions } of topics) {
+    const orphaned: number[] = [];
+    for (const partition of [...partitions].sort((a, b) => a - b)) {
+      const owner = count > 0 ? owners.get(partition % count) : undefined;
+      if (owner === undefined) {
+        orphaned.push(partition);
+        continue;
+      }
+      const own = assignment.get(owner)!;
+      (own[topic] ??= []).push(partition);
+    }
+    if (orphaned.length > 0) unassigned.push({ topic, partitions: orphaned });
+  }
+  return { assignment, count, unassigned, idle };
+}
+
+/**
+ * The kafkajs adapter: announces `slot` in the member metadata and, on the group leader, splits the
+ * partitions with `staticAssignment`. `onAssign` sees every split the leader makes (for logging).
+ */
+export function staticPartitionAssigner(
+  slot: EngineSlot,
+  onAssign?: (result: StaticAssignment) => void,
+): PartitionAssigner {
+  return ({ cluster }) => ({
+    name: STATIC_ASSIGNER,
+    version: 0,
+    async assign({ members, topics }) {
+      const result = staticAssignment(
+        members.map((m) => {
+          const metadata = AssignerProtocol.MemberMetadata.decode(m.memberMetadata);
+          const decoded = decodeSlot(metadata?.userData);
+          return decoded ? { memberId: m.memberId, slot: decoded } : { memberId: m.memberId };
+        }),
+        topics.map((topic) => ({
+          topic,
+          partitions: cluster.findTopicPartitionMetadata(topic).map((p) => p.partitionId),
+        })),
+      );
+      onAssign?.(result);
+      return [...result.assignment].map(([memberId, assignment]) => ({
+        memberId,
+        memberAssignment: AssignerProtocol.MemberAssignment.encode({
+          version: 0,
+          assignment,
+          userData: Buffer.alloc(0),
+        }),
+      }));
+    },
+    protocol({ topics }) {
+      return {
+        name: STATIC_ASSIGNER,
+        metadata: AssignerProtocol.MemberMetadata.encode({ version: 0, topics, userData: encodeSlot(slot) }),
+      };
+    },
+  });
+}
