@@ -43,6 +43,15 @@ export function ownsPartition(slot: EngineSlot, partition: number): boolean {
   return partition % slot.count === slot.index;
 }
 
+/**
+ * Whether engine `slot` has work in a topic of `partitions` partitions: it owns one under the static split
+ * (partition `slot.index` exists), and under round-robin the lower engines alone cover every partition
+ * otherwise. Engines without work stay out of the pipeline's group (./engine.ts).
+ */
+export function ownsAnyPartition(slot: EngineSlot, partitions: number): boolean {
+  return slot.index < partitions;
+}
+
 /** The member metadata's user data: the engine slot. */
 export function encodeSlot(slot: EngineSlot): Buffer {
   return Buffer.from(JSON.stringify({ v: USER_DATA_VERSION, index: slot.index, count: slot.count }));

@@ -41,7 +41,13 @@ import { withProvenance, type Headers, type ReplicationPolicy } from "./policy.j
 import { installFastProduceEncoding } from "./produce-encoding.js";
 import { DirectProducer } from "./direct-producer.js";
 import { TransactionGroup } from "./transactions.js";
-import { isValidSlot, ownsPartition, staticPartitionAssigner, type EngineSlot } from "./assignment.js";
+import {
+  isValidSlot,
+  ownsAnyPartition,
+  ownsPartition,
+  staticPartitionAssigner,
+  type EngineSlot,
+} from "./assignment.js";
 
 // kafkajs is CommonJS: under plain Node ESM only its default export is reliable.
 const { ConfigResourceTypes, Kafka: KafkaClient, logLevel } = kafkajs;
@@ -93,6 +99,13 @@ const ALO_COMMIT_DELAY_MS = 50;
 const ALO_COMMIT_RETRY_MS = 200;
 /** At-least-once: how long a stopping pipeline waits for its sends in flight before it commits. */
 const ALO_STOP_DRAIN_MS = 10_000;
+/**
+ * How long a pipeline of an engine that is not the leader waits for the leader to create its target
+ * topic (capped at two discovery intervals) before it gives up until the next round. The leader sees
+ * a new topic at most one interval after this engine does; without the wait, the partitions of a new
+ * topic that other engines own started one or two intervals after the leader's.
+ */
+const LEADER_TARGET_WAIT_MS = 5000;
 /**
  * A slice: the source records of one partition sent and acknowledged together (in order per partition). At-least-once:
  * what fills one produce request (the destination's batch limit), at most 1,000 records — one round
@@ -699,7 +712,12 @@ export class Replicator {
       .filter((e) => e.configSource === 1 /* TOPIC_CONFIG: set on the topic */)
       .map((e) => ({ name: e.configName, value: e.configValue }));
 
-    const existing = new Set(await dst.admin.listTopics());
+    let existing = new Set(await dst.admin.listTopics());
+    if (!existing.has(p.targetTopic) && !this.isLeader) {
+      // The leader (another engine or instance) saw the same topic in the same round and is creating
+      // the target now: wait for it briefly rather than a whole discovery interval.
+      existing = await this.waitForLeaderTarget(dst, p.targetTopic);
+    }
     if (!existing.has(p.targetTopic)) {
       if (!this.isLeader) {
         throw new ReplicatorError(
@@ -759,6 +777,22 @@ export class Replicator {
     return { source: sourcePartitions, target: targetPartitions, maxMessageBytes };
   }
 
+  /**
+   * Polls the destination's topic list until `topic` exists, for at most two discovery intervals (the
+   * leader's rounds are not aligned with this engine's) and at most {@link LEADER_TARGET_WAIT_MS};
+   * returns the last list.
+   */
+  private async waitForLeaderTarget(dst: DcState, topic: string): Promise<Set<string>> {
+    const deadline = Date.now() + Math.min(LEADER_TARGET_WAIT_MS, 2 * this.config.discovery.intervalMs);
+    let delay = 25;
+    for (;;) {
+      await sleep(delay);
+      const topics = new Set(await dst.admin.listTopics());
+      if (topics.has(topic) || Date.now() + delay > deadline || !this.running) return topics;
+      delay = Math.min(delay * 2, 200);
+    }
+  }
+
   private async startPipeline(p: Pipeline): Promise<void> {
     const groupId = `${OWN_TOPIC_PREFIX}${this.config.replicator.id}.${p.sourceDc}.${p.sourceTopic}.${p.destinationDc}`;
     const run: PipelineRun = {
@@ -795,6 +829,19 @@ export class Replicator {
       // and resumes from those positions. The engines' transactions commit positions of disjoint
       // partitions to the same destination group (the coordinator keeps pending offsets per producer).
       const slot = this.engine;
+      if (!ownsAnyPartition(slot, sizes.source)) {
+        // A topic with fewer partitions than engines, and this engine's index is past them: exactly-once
+        // gives it none of them (static split), and at-least-once needs no more members than partitions.
+        // Joining the group would only cost a consumer and a rebalance of the members that do the work
+        // (a join waits up to a heartbeat interval for every member; round-robin could even move a
+        // partition away mid-copy). More source partitions restart the pipeline, which re-checks this.
+        if (run.state === "starting") run.state = "running";
+        log.info(
+          { sourcePartitions: sizes.source, engine: slot.index, engines: slot.count },
+          "pipeline idle: the source topic has fewer partitions than this engine's index",
+        );
+        return;
+      }
       const concurrency = this.config.replicator.partitionConcurrency;
       // At-least-once sends go straight to the partition leaders (./direct-producer.ts); exactly-once uses
       // kafkajs's transactional producer. Either way each partition has one send in flight at a time.

@@ -6,6 +6,7 @@ import kafkajs from "kafkajs";
 import {
   decodeSlot,
   encodeSlot,
+  ownsAnyPartition,
   ownsPartition,
   staticAssignment,
   type StaticMember,
@@ -32,6 +33,19 @@ describe("replicator static partition split (exactly-once engines)", () => {
     expect(result.idle).to.deep.equal([]);
     for (const p of range(8)) expect(ownsPartition({ index: p % 3, count: 3 }, p)).to.equal(true);
     expect(ownsPartition({ index: 0, count: 3 }, 4)).to.equal(false);
+  });
+
+  it("says whether an engine owns any partition of a topic (fewer partitions than engines: idle)", () => {
+    for (const partitions of range(6))
+      for (const index of range(3)) {
+        const slot = { index, count: 3 };
+        const owned = range(partitions).some((p) => ownsPartition(slot, p));
+        expect(ownsAnyPartition(slot, partitions), `engine ${index}, ${partitions} partitions`).to.equal(
+          owned,
+        );
+      }
+    expect(ownsAnyPartition({ index: 1, count: 2 }, 1)).to.equal(false);
+    expect(ownsAnyPartition({ index: 0, count: 2 }, 1)).to.equal(true);
   });
 
   it("leaves the partitions of a missing engine unassigned instead of moving them", () => {

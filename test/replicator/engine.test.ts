@@ -491,6 +491,75 @@ describe("replicator (real Kafka datacenters)", function () {
     expect(new Set(out.records.map((x) => x.value?.toString())).size).to.equal(200);
   });
 
+  for (const delivery of ["at-least-once", "exactly-once"] as const) {
+    it(`${delivery}, engines 0 and 1 of 2: an engine past a topic's partitions stays out of its group and every record arrives`, async () => {
+      const single = randomTopic("one");
+      const triple = randomTopic("three");
+      await createTopic("dc1", single, 1);
+      await createTopic("dc1", triple, 3);
+      const id = randomTopic("engines");
+      const config = await testConfig({
+        replicator: { id, delivery },
+        discovery: { include: [single, triple] },
+        replication: [{ model: "full", sources: ["dc1"], destinations: ["dc2"] }],
+      });
+      const engines = [
+        await startReplicator(config, { engine: { index: 0, count: 2 } }),
+        await startReplicator(config, { engine: { index: 1, count: 2 } }),
+      ];
+      const pipeline = async (r: (typeof engines)[number], topic: string) =>
+        (await r.status()).pipelines.find((p) => p.id === `dc1/${topic}->dc2/${topic}`);
+      await waitFor(
+        async () => {
+          const all = await Promise.all(engines.flatMap((r) => [pipeline(r, single), pipeline(r, triple)]));
+          return all.every((p) => p?.state === "running");
+        },
+        30_000,
+        "both pipelines running in both engines",
+      );
+      const groupOf = (topic: string) => `lp.replicator.${id}.dc1.${topic}.dc2`;
+      const admin = (await kafkaOf("dc1")).admin();
+      await admin.connect();
+      try {
+        // Engine 1 has no partition of the 1-partition topic: it runs no consumer for it.
+        const { groups } = await admin.describeGroups([groupOf(single), groupOf(triple)]);
+        const members = (topic: string) => groups.find((g) => g.groupId === groupOf(topic))?.members.length;
+        await waitFor(
+          async () => {
+            const [a, b] = [await pipeline(engines[0]!, triple), await pipeline(engines[1]!, triple)];
+            return (a?.assigned.length ?? 0) > 0 && (b?.assigned.length ?? 0) > 0;
+          },
+          30_000,
+          "the 3-partition topic split between the engines",
+        );
+        expect((await pipeline(engines[0]!, single))?.assigned).to.deep.equal([0]);
+        expect((await pipeline(engines[1]!, single))?.assigned).to.deep.equal([]);
+        expect(members(single)).to.equal(1);
+        const after = await admin.describeGroups([groupOf(triple)]);
+        expect(after.groups[0]?.members.length).to.equal(2);
+      } finally {
+        await admin.disconnect();
+      }
+      await produce(
+        "dc1",
+        single,
+        Array.from({ length: 50 }, (_, i) => ({ value: `s${i}` })),
+      );
+      await produce(
+        "dc1",
+        triple,
+        Array.from({ length: 60 }, (_, i) => ({ value: `t${i}`, partition: i % 3 })),
+      );
+      const [outSingle, outTriple] = [await collect("dc2", single), await collect("dc2", triple)];
+      await outSingle.waitForCount(50, 30_000);
+      await outTriple.waitForCount(60, 30_000);
+      expect(outSingle.records.map((x) => x.value?.toString())).to.deep.equal(
+        Array.from({ length: 50 }, (_, i) => `s${i}`),
+      );
+      expect(new Set(outTriple.records.map((x) => x.value?.toString())).size).to.equal(60);
+    });
+  }
+
   it("leader election: one leader creates targets; when it stops another takes over within seconds", async () => {
     const prefix = randomTopic("lead");
     const config = await testConfig({

@@ -2,7 +2,7 @@
 import kafkajs, { type Consumer, type IHeaders, type Kafka, type Message } from "kafkajs";
 import { pino } from "pino";
 import { parseConfig, type ReplicatorConfig } from "../../replicator/config.js";
-import { Replicator } from "../../replicator/engine.js";
+import { Replicator, type ReplicatorOptions } from "../../replicator/engine.js";
 import { getKafka } from "../fixtures/infra.js";
 
 export interface Received {
@@ -50,9 +50,12 @@ export async function testConfig(partial: Record<string, unknown>): Promise<Repl
 const started: Replicator[] = [];
 
 /** Starts an in-process replicator; `stopReplicators()` (afterEach) stops every one started. */
-export async function startReplicator(config: ReplicatorConfig): Promise<Replicator> {
+export async function startReplicator(
+  config: ReplicatorConfig,
+  options: Pick<ReplicatorOptions, "engine"> = {},
+): Promise<Replicator> {
   const logger = pino({ level: process.env.LP_TEST_LOG_LEVEL ?? "warn" });
-  const r = new Replicator(config, { logger });
+  const r = new Replicator(config, { logger, ...options });
   started.push(r);
   await r.start();
   return r;
