@@ -7,18 +7,26 @@ set -u
 grace="${LP_GUARD_GRACE:-10}"
 setsid "$@" </dev/null &
 child=$!
-# A terminal's Ctrl-C reaches our whole process group; the parent decides when we stop (by
-# closing our stdin), so the guard itself ignores the terminal's signals.
-trap '' INT QUIT HUP
-exec 3<&0
-(
-  while IFS= read -r _ <&3; do :; done
+# Ends the child's session: SIGTERM, then SIGKILL after the grace period.
+terminate() {
   kill -TERM -- "-$child" 2>/dev/null || kill -TERM "$child" 2>/dev/null
   for _ in $(seq 1 $((grace * 10))); do
-    kill -0 "$child" 2>/dev/null || exit 0
+    kill -0 "$child" 2>/dev/null || return 0
     sleep 0.1
   done
   kill -KILL -- "-$child" 2>/dev/null || kill -KILL "$child" 2>/dev/null
+}
+# A terminal's Ctrl-C reaches our whole process group; the parent decides when we stop (by
+# closing our stdin), so the guard itself ignores the terminal's signals. A SIGTERM meant for the
+# guard (e.g. `timeout` signals its whole process group) ends the child the same way first: the
+# child runs in its own session, so dying without it would leave it running, re-parented to init.
+trap '' INT QUIT HUP
+trap 'terminate; [ -n "${watcher:-}" ] && kill "$watcher" 2>/dev/null; exit 143' TERM
+exec 3<&0
+(
+  trap - TERM
+  while IFS= read -r _ <&3; do :; done
+  terminate
 ) 3<&3 &
 watcher=$!
 exec 3<&-

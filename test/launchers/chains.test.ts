@@ -71,4 +71,23 @@ describe("chain launcher", function () {
     );
     expect(gone, "chain processes still running after the launcher was killed").to.equal(true);
   });
+
+  it("leaves no node behind when the launcher's whole process group gets SIGTERM (as `timeout` sends it)", async function () {
+    const { child, ready } = await launchCli(
+      ["chains", "--count", "1", "--first-chain-id", "42011"],
+      120_000,
+      { detached: true },
+    );
+    const chains = ready.chains as { port: number }[];
+    const pids = ready.pids as number[];
+    expect(processesMatching(`--port ${chains[0]!.port} `).length).to.be.greaterThan(0);
+
+    // The guards are in the launcher's group and get the signal too; the node runs in its own session.
+    process.kill(-child.pid!, "SIGTERM");
+    const gone = await eventually(
+      () => !pids.some(pidAlive) && chains.every((c) => processesMatching(`--port ${c.port} `).length === 0),
+      20_000,
+    );
+    expect(gone, "chain node still running after its launcher's process group got SIGTERM").to.equal(true);
+  });
 });

@@ -38,10 +38,16 @@ export interface LaunchedCli {
 }
 
 /** Runs the launcher CLI with `--json` and resolves once it printed its ready line. */
-export async function launchCli(args: string[], timeoutMs = 120_000): Promise<LaunchedCli> {
+export async function launchCli(
+  args: string[],
+  timeoutMs = 120_000,
+  options: { detached?: boolean } = {},
+): Promise<LaunchedCli> {
   const child = spawn(process.execPath, ["--import", "tsx", "launchers/cli.ts", ...args, "--json"], {
     cwd: ROOT,
     env: { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: "1" },
+    // Its own process group, so a test can signal the whole group as `timeout` or a shell does.
+    detached: options.detached ?? false,
   });
   let stderr = "";
   child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
