@@ -39,6 +39,7 @@ import { REGISTRY_TOPIC, parseRegistration, type Registration } from "./registry
 import { decideRecord, planPipelines, policyFor, type Pipeline } from "./plan.js";
 import { withProvenance, type Headers, type ReplicationPolicy } from "./policy.js";
 import { installFastProduceEncoding } from "./produce-encoding.js";
+import { installRequestQueueFix } from "./kafkajs-request-queue.js";
 import { DirectProducer } from "./direct-producer.js";
 import { TransactionGroup } from "./transactions.js";
 import {
@@ -326,6 +327,9 @@ export class Replicator {
     const encoding = installFastProduceEncoding();
     if (encoding.active) this.logger.debug("fast kafkajs produce encoding active");
     else this.logger.info({ reason: encoding.reason }, "kafkajs's own produce encoding in use");
+    const queueFix = installRequestQueueFix();
+    if (queueFix.active) this.logger.debug("kafkajs request queue fix active");
+    else this.logger.info({ reason: queueFix.reason }, "kafkajs's own request queue in use");
     this.metrics.onCollectLag = async () => {
       await this.refreshLag().catch(() => undefined);
     };

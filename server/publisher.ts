@@ -7,6 +7,7 @@
  */
 import { Kafka, logLevel, type Admin, type Producer } from "kafkajs";
 import type { Logger } from "pino";
+import { installRequestQueueFix } from "../replicator/kafkajs-request-queue.js";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { EventsConfig } from "./config.js";
 import type { Store } from "./store.js";
@@ -66,6 +67,8 @@ export class EventPublisher {
     private readonly logger: Logger,
     registry: Registry,
   ) {
+    // kafkajs 2.2.4 re-arms a 1 ms timer on every idle connection (replicator/kafkajs-request-queue.ts).
+    installRequestQueueFix();
     this.kafka = new Kafka({
       clientId: `licensing-${config.datacenter}`,
       brokers: config.brokers,

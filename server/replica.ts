@@ -10,6 +10,7 @@
 import { Kafka, logLevel, type Consumer } from "kafkajs";
 import { Wallet } from "ethers";
 import type { Logger } from "pino";
+import { installRequestQueueFix } from "../replicator/kafkajs-request-queue.js";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { ChainClient, withTimeout, type ChainHealth } from "./chain.js";
 import type { ReplicaConfig, ResolvedChain } from "./config.js";
@@ -86,6 +87,8 @@ export class ReplicaConsumer {
     private readonly logger: Logger,
     registry: Registry,
   ) {
+    // kafkajs 2.2.4 re-arms a 1 ms timer on every idle connection (replicator/kafkajs-request-queue.ts).
+    installRequestQueueFix();
     this.kafka = new Kafka({
       clientId: `licensing-replica-${config.groupId}`,
       brokers: config.brokers,

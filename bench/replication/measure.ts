@@ -4,7 +4,7 @@
  * process's CPU time and peak RSS, stop it and delete every topic of the run.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { appendFile, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Kafka, logLevel, type Admin, type Producer, type ProducerRecord } from "kafkajs";
@@ -21,7 +21,7 @@ export interface ReplicationParams {
   /** Steady produce rate of the latency phase (records/s). */
   latencyRate: number;
   latencySeconds: number;
-  /** Seconds produced at the same rate before the measured ones (records keyed "warmup", not measured). */
+  /** Seconds produced at the same rate before the measured ones (records with a warm-up header, not measured). */
   latencyWarmupSeconds: number;
   drainTimeoutSeconds: number;
   discoveryTimeoutSeconds: number;
@@ -164,6 +164,15 @@ async function deleteRunTopics(admin: Admin): Promise<void> {
   if (topics.length > 0) await admin.deleteTopics({ topics, timeout: 30_000 }).catch(() => undefined);
 }
 
+/**
+ * Marks the records the latency consumer does not measure. A header, not a key: keyed records all went to
+ * one partition, so the warm-up left the other partitions cold, and the first 1.5 s of the measured phase
+ * (all 8 partitions at once) held the p99 of every contender (up to 925 ms; traced with BENCH_LATENCY_TRACE).
+ * Unkeyed, warm-up records go round robin over the partitions like the measured ones.
+ */
+export const WARMUP_HEADER = "lp-bench-warmup";
+const WARMUP = { [WARMUP_HEADER]: "1" };
+
 async function consumeLatencies(
   kafka: Kafka,
   topic: string,
@@ -176,6 +185,7 @@ async function consumeLatencies(
     maxWaitTimeInMs: 100,
   });
   const latencies: number[] = [];
+  const trace = process.env.BENCH_LATENCY_TRACE ? ([] as string[]) : undefined;
   let resolveDone: () => void = () => undefined;
   const done = new Promise<void>((resolve) => {
     resolveDone = resolve;
@@ -189,11 +199,12 @@ async function consumeLatencies(
     eachBatch: async ({ batch }) => {
       const now = Date.now();
       for (const message of batch.messages) {
-        if (message.key?.toString() === "warmup") {
+        if (message.headers?.[WARMUP_HEADER] !== undefined) {
           onWarmup();
           continue;
         }
         latencies.push(now - Number(message.timestamp));
+        if (trace) trace.push(`${now} ${batch.partition} ${now - Number(message.timestamp)}`);
       }
       if (latencies.length >= expected) resolveDone();
     },
@@ -205,13 +216,14 @@ async function consumeLatencies(
     stop: async () => {
       clearTimeout(timer);
       await consumer.disconnect();
+      if (trace) await appendFile(process.env.BENCH_LATENCY_TRACE!, `# ${topic}\n${trace.join("\n")}\n`);
     },
   };
 }
 
 /**
  * Produces `rate` records/s for `seconds` (values of `valueBytes`), paced every 10 ms. Records of the first
- * `warmupSeconds` are keyed "warmup": the latency consumer does not measure them (the first second after a
+ * `warmupSeconds` carry the {@link WARMUP_HEADER}: the latency consumer does not measure them (the first second after a
  * drain is slow for every replicator: clients, brokers and JIT settle), so the figures are a steady state.
  * Returns the number of measured records.
  */
@@ -231,7 +243,7 @@ async function produceSteadily(
     const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate) + 1);
     if (due > sent) {
       const messages = Array.from({ length: due - sent }, (_, i) =>
-        sent + i < warmup ? { key: "warmup", value } : { value },
+        sent + i < warmup ? { value, headers: WARMUP } : { value },
       );
       sent = due;
       pending.push(send(producer, { topic, messages, acks: 1 }));
@@ -365,7 +377,7 @@ export async function runReplication(
 
     // ---- latency under a steady rate
     const destLatency = replicator.destinationTopic(latencyTopic, context.source.name);
-    await send(producer, { topic: latencyTopic, messages: [{ key: "warmup", value: "w" }], acks: 1 });
+    await send(producer, { topic: latencyTopic, messages: [{ value: "w", headers: WARMUP }], acks: 1 });
     const ready = await waitFor(
       async () => (await endOffsetSum(dstAdmin, destLatency)) > 0,
       60_000,
