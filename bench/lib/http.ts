@@ -2,6 +2,8 @@
  * JSON over HTTP on a fresh connection per request (no keep-alive). The benchmark blocks its event loop
  * for seconds while it signs transactions; a pooled idle socket may meanwhile be closed by the server
  * and then fail the next request ("socket hang up"). A new connection per request avoids that race.
+ * A load generator that keeps its event loop free passes a keep-alive `agent` instead (as wrk or a real
+ * client pool would): a connection per request cost the REST load generator more CPU than the service.
  */
 import http from "node:http";
 
@@ -13,16 +15,22 @@ export interface HttpReply {
 
 export function request(
   url: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number } = {},
+  options: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string;
+    timeoutMs?: number;
+    agent?: http.Agent;
+  } = {},
 ): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       url,
       {
         method: options.method ?? "GET",
-        agent: false,
+        agent: options.agent ?? false,
         headers: {
-          connection: "close",
+          ...(options.agent ? {} : { connection: "close" }),
           ...(options.body === undefined ? {} : { "content-type": "application/json" }),
           ...options.headers,
         },

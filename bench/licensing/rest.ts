@@ -7,6 +7,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
+import http from "node:http";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -212,9 +213,13 @@ export async function runRest(
     };
     const cpuBefore = cpu();
     const started = performance.now();
+    // One keep-alive connection per client (node:http; `fetch` cost 0.65 ms of CPU per request here, about
+    // as much as the service spent on it, on the same 2 cores).
+    const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency });
     const post = async (path: string, body: unknown, key?: string): Promise<string> => {
-      const response = await fetch(`${base}${path}`, {
+      const reply = await request(`${base}${path}`, {
         method: "POST",
+        agent,
         headers: {
           authorization: `Bearer ${apiKey}`,
           "content-type": "application/json",
@@ -222,11 +227,10 @@ export async function runRest(
         },
         body: JSON.stringify(body),
       });
-      const text = await response.text();
-      if (response.status !== 202 && response.status !== 201) {
-        throw new Error(`POST ${path}: HTTP ${response.status} ${text.slice(0, 300)}`);
+      if (reply.status !== 202 && reply.status !== 201) {
+        throw new Error(`POST ${path}: HTTP ${reply.status} ${reply.body.slice(0, 300)}`);
       }
-      return text;
+      return reply.body;
     };
     const worker = async (): Promise<void> => {
       while (next < options.licenses) {
@@ -252,7 +256,7 @@ export async function runRest(
         latencies.push(performance.now() - t);
       }
     };
-    await Promise.all(Array.from({ length: options.concurrency }, worker));
+    await Promise.all(Array.from({ length: options.concurrency }, worker)).finally(() => agent.destroy());
     const acceptedAt = performance.now();
     progress(
       `    REST: all accepted in ${((acceptedAt - started) / 1000).toFixed(2)} s; waiting for confirmations`,
