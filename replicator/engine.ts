@@ -15,6 +15,8 @@
  * time. Exactly-once writes records and source positions in destination transactions shared by the
  * partitions replicated together (./transactions.ts).
  * Produce requests are encoded by ./produce-encoding.ts (kafkajs's bytes, written faster).
+ * kafkajs itself gets two fixes: no idle 1 ms timer per connection (./kafkajs-request-queue.ts) and cached
+ * coordinators, transactions retried at once (./kafkajs-transactions.ts).
  */
 import type { Logger } from "pino";
 import kafkajs from "kafkajs";
@@ -40,6 +42,7 @@ import { decideRecord, planPipelines, policyFor, type Pipeline } from "./plan.js
 import { withProvenance, type Headers, type ReplicationPolicy } from "./policy.js";
 import { installFastProduceEncoding } from "./produce-encoding.js";
 import { installRequestQueueFix } from "./kafkajs-request-queue.js";
+import { installTransactionFixes } from "./kafkajs-transactions.js";
 import { DirectProducer } from "./direct-producer.js";
 import { TransactionGroup } from "./transactions.js";
 import {
@@ -330,6 +333,9 @@ export class Replicator {
     const queueFix = installRequestQueueFix();
     if (queueFix.active) this.logger.debug("kafkajs request queue fix active");
     else this.logger.info({ reason: queueFix.reason }, "kafkajs's own request queue in use");
+    const transactions = installTransactionFixes();
+    if (transactions.active) this.logger.debug("kafkajs transaction fixes active");
+    else this.logger.info({ reason: transactions.reason }, "kafkajs's own transaction requests in use");
     this.metrics.onCollectLag = async () => {
       await this.refreshLag().catch(() => undefined);
     };
