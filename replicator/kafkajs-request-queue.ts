@@ -19,7 +19,7 @@
  * `LP_KAFKAJS_REQUEST_QUEUE=kafkajs` keeps kafkajs's own method.
  */
 import { createRequire } from "node:module";
-import { VERIFIED_KAFKAJS_VERSION } from "./produce-encoding.js";
+import { installPatch, type PatchState } from "./kafkajs-patch.js";
 
 const require = createRequire(import.meta.url);
 const REQUEST_QUEUE = "kafkajs/src/network/requestQueue/index.js";
@@ -56,30 +56,18 @@ export function scheduleCheckPendingRequests(this: RequestQueueLike): void {
   }, delay);
 }
 
-export type RequestQueueFixState = { active: true } | { active: false; reason: string };
+export type RequestQueueFixState = PatchState;
 let installed: RequestQueueFixState | undefined;
 
 /** Patches kafkajs's RequestQueue in this process (idempotent); returns whether it is active and why not. */
 export function installRequestQueueFix(env: NodeJS.ProcessEnv = process.env): RequestQueueFixState {
-  if (installed) return installed;
-  if (env.LP_KAFKAJS_REQUEST_QUEUE === "kafkajs") {
-    installed = { active: false, reason: "LP_KAFKAJS_REQUEST_QUEUE=kafkajs" };
-    return installed;
-  }
-  const version = (require("kafkajs/package.json") as { version: string }).version;
-  if (version !== VERIFIED_KAFKAJS_VERSION) {
-    installed = {
-      active: false,
-      reason: `kafkajs ${version} is not the verified ${VERIFIED_KAFKAJS_VERSION}`,
-    };
-    return installed;
-  }
-  const RequestQueue = require(REQUEST_QUEUE) as { prototype?: Partial<RequestQueueLike> } | undefined;
-  if (typeof RequestQueue?.prototype?.scheduleCheckPendingRequests !== "function") {
-    installed = { active: false, reason: "kafkajs RequestQueue.scheduleCheckPendingRequests not found" };
-    return installed;
-  }
-  RequestQueue.prototype.scheduleCheckPendingRequests = scheduleCheckPendingRequests;
-  installed = { active: true };
+  installed ??= installPatch(env, "LP_KAFKAJS_REQUEST_QUEUE", "kafkajs", () => {
+    const RequestQueue = require(REQUEST_QUEUE) as { prototype?: Partial<RequestQueueLike> } | undefined;
+    if (typeof RequestQueue?.prototype?.scheduleCheckPendingRequests !== "function") {
+      return { active: false, reason: "kafkajs RequestQueue.scheduleCheckPendingRequests not found" };
+    }
+    RequestQueue.prototype.scheduleCheckPendingRequests = scheduleCheckPendingRequests;
+    return { active: true };
+  });
   return installed;
 }

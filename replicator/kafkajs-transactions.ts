@@ -35,7 +35,7 @@
  * `LP_KAFKAJS_TRANSACTIONS=kafkajs` keeps kafkajs's own behaviour.
  */
 import { createRequire } from "node:module";
-import { VERIFIED_KAFKAJS_VERSION } from "./produce-encoding.js";
+import { installPatch, type PatchState } from "./kafkajs-patch.js";
 
 const require = createRequire(import.meta.url);
 
@@ -185,49 +185,37 @@ export function invalidatingOnFailure<A extends unknown[], R>(
   };
 }
 
-export type TransactionFixesState = { active: true } | { active: false; reason: string };
+export type TransactionFixesState = PatchState;
 let installed: TransactionFixesState | undefined;
 
 /** Patches kafkajs in this process (idempotent); returns whether the fixes are active and why not. */
 export function installTransactionFixes(env: NodeJS.ProcessEnv = process.env): TransactionFixesState {
-  if (installed) return installed;
-  if (env.LP_KAFKAJS_TRANSACTIONS === "kafkajs") {
-    installed = { active: false, reason: "LP_KAFKAJS_TRANSACTIONS=kafkajs" };
-    return installed;
-  }
-  const version = (require("kafkajs/package.json") as { version: string }).version;
-  if (version !== VERIFIED_KAFKAJS_VERSION) {
-    installed = {
-      active: false,
-      reason: `kafkajs ${version} is not the verified ${VERIFIED_KAFKAJS_VERSION}`,
+  installed ??= installPatch(env, "LP_KAFKAJS_TRANSACTIONS", "kafkajs", () => {
+    const Cluster = require("kafkajs/src/cluster/index.js") as { prototype?: Partial<ClusterLike> };
+    const Broker = require("kafkajs/src/broker/index.js") as {
+      prototype?: Record<string, ((...args: unknown[]) => Promise<unknown>) | undefined>;
     };
-    return installed;
-  }
-  const Cluster = require("kafkajs/src/cluster/index.js") as { prototype?: Partial<ClusterLike> };
-  const Broker = require("kafkajs/src/broker/index.js") as {
-    prototype?: Record<string, ((...args: unknown[]) => Promise<unknown>) | undefined>;
-  };
-  const find = Cluster.prototype?.findGroupCoordinator;
-  const brokerProto = Broker.prototype;
-  const missing = COORDINATOR_METHODS.filter((m) => typeof brokerProto?.[m] !== "function");
-  if (typeof find !== "function" || !brokerProto || missing.length > 0) {
-    installed = {
-      active: false,
-      reason: `kafkajs Cluster.findGroupCoordinator or Broker.${missing.join("/") || "?"} not found`,
-    };
-    return installed;
-  }
-  Cluster.prototype!.findGroupCoordinator = cachedFindGroupCoordinator(find);
-  for (const method of CONCURRENT_TRANSACTIONS_METHODS) {
-    brokerProto[method] = retryingConcurrentTransactions(
-      brokerProto[method] as (this: BrokerLike, ...args: unknown[]) => Promise<unknown>,
-    );
-  }
-  for (const method of COORDINATOR_METHODS) {
-    brokerProto[method] = invalidatingOnFailure(
-      brokerProto[method] as (this: BrokerLike, ...args: unknown[]) => Promise<unknown>,
-    ) as (...args: unknown[]) => Promise<unknown>;
-  }
-  installed = { active: true };
+    const find = Cluster.prototype?.findGroupCoordinator;
+    const brokerProto = Broker.prototype;
+    const missing = COORDINATOR_METHODS.filter((m) => typeof brokerProto?.[m] !== "function");
+    if (typeof find !== "function" || !brokerProto || missing.length > 0) {
+      return {
+        active: false,
+        reason: `kafkajs Cluster.findGroupCoordinator or Broker.${missing.join("/") || "?"} not found`,
+      };
+    }
+    Cluster.prototype!.findGroupCoordinator = cachedFindGroupCoordinator(find);
+    for (const method of CONCURRENT_TRANSACTIONS_METHODS) {
+      brokerProto[method] = retryingConcurrentTransactions(
+        brokerProto[method] as (this: BrokerLike, ...args: unknown[]) => Promise<unknown>,
+      );
+    }
+    for (const method of COORDINATOR_METHODS) {
+      brokerProto[method] = invalidatingOnFailure(
+        brokerProto[method] as (this: BrokerLike, ...args: unknown[]) => Promise<unknown>,
+      ) as (...args: unknown[]) => Promise<unknown>;
+    }
+    return { active: true };
+  });
   return installed;
 }

@@ -18,11 +18,12 @@
 import { createRequire } from "node:module";
 import { crc32c } from "@node-rs/crc32";
 import { utf8Length, writeUtf8 } from "./utf8.js";
+import { installPatch, type PatchState } from "./kafkajs-patch.js";
 
 const require = createRequire(import.meta.url);
 
 /** The kafkajs version whose produce request this module reproduces byte for byte. */
-export const VERIFIED_KAFKAJS_VERSION = "2.2.4";
+export { VERIFIED_KAFKAJS_VERSION } from "./kafkajs-patch.js";
 const V3_REQUEST = "kafkajs/src/protocol/requests/produce/v3/request.js";
 /** Produce v4–v7 request modules capture the v3 module when they load. */
 const LATER_REQUESTS = [4, 5, 6, 7].map((v) => `kafkajs/src/protocol/requests/produce/v${v}/request.js`);
@@ -392,7 +393,7 @@ export function fastProduceRequest(
   };
 }
 
-export type FastEncodingState = { active: true } | { active: false; reason: string };
+export type FastEncodingState = PatchState;
 
 let installed: FastEncodingState | undefined;
 
@@ -406,30 +407,18 @@ export function kafkajsProduceRequest(): ProduceRequestFactory {
  * Idempotent; returns whether it is active and, if not, why.
  */
 export function installFastProduceEncoding(env: NodeJS.ProcessEnv = process.env): FastEncodingState {
-  if (installed) return installed;
-  if (env.LP_KAFKAJS_ENCODER === "kafkajs") {
-    installed = { active: false, reason: "LP_KAFKAJS_ENCODER=kafkajs" };
-    return installed;
-  }
-  const version = (require("kafkajs/package.json") as { version: string }).version;
-  if (version !== VERIFIED_KAFKAJS_VERSION) {
-    installed = {
-      active: false,
-      reason: `kafkajs ${version} is not the verified ${VERIFIED_KAFKAJS_VERSION}`,
-    };
-    return installed;
-  }
-  const path = require.resolve(V3_REQUEST);
-  const original = require(path) as ProduceRequestFactory;
-  const Encoder = require("kafkajs/src/protocol/encoder.js") as EncoderConstructor;
-  const cached = require.cache[path];
-  if (!cached || typeof original !== "function") {
-    installed = { active: false, reason: "kafkajs produce request module not found" };
-    return installed;
-  }
-  cached.exports = fastProduceRequest(original, Encoder);
-  // Later versions bind the v3 module when they load: reload them so they bind the new one.
-  for (const later of LATER_REQUESTS) delete require.cache[require.resolve(later)];
-  installed = { active: true };
+  installed ??= installPatch(env, "LP_KAFKAJS_ENCODER", "kafkajs", () => {
+    const path = require.resolve(V3_REQUEST);
+    const original = require(path) as ProduceRequestFactory;
+    const Encoder = require("kafkajs/src/protocol/encoder.js") as EncoderConstructor;
+    const cached = require.cache[path];
+    if (!cached || typeof original !== "function") {
+      return { active: false, reason: "kafkajs produce request module not found" };
+    }
+    cached.exports = fastProduceRequest(original, Encoder);
+    // Later versions bind the v3 module when they load: reload them so they bind the new one.
+    for (const later of LATER_REQUESTS) delete require.cache[require.resolve(later)];
+    return { active: true };
+  });
   return installed;
 }
