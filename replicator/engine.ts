@@ -99,6 +99,12 @@ const ALO_SENDS_PER_PARTITION = 2;
  * 16–31 ms (3 runs each); 200 ms left 1,640–2,700 duplicates after two SIGKILLs in the CLI test, 0 ms 161.
  */
 const ALO_COMMIT_DELAY_MS = 50;
+/**
+ * Exactly-once: the source group's copy of the positions (monitoring, shorter re-reads) is committed this
+ * long after a transaction, coalesced. It was one commit per slice and transaction, each queued on the
+ * consumer's connection with its fetches.
+ */
+const EOS_SOURCE_COMMIT_MS = 1000;
 /** At-least-once: a failed commit is tried again after this delay. */
 const ALO_COMMIT_RETRY_MS = 200;
 /** At-least-once: how long a stopping pipeline waits for its sends in flight before it commits. */
@@ -177,7 +183,10 @@ type PipelineRun = {
   eosStart?: Map<number, bigint>;
   /** At-least-once: the sends per source partition, in order, pipelined with the fetches. */
   sends?: OrderedSends;
-  /** At-least-once: per source partition, the next offset after the records the destination acknowledged. */
+  /**
+   * Per source partition, the next offset after the records the destination acknowledged (at-least-once)
+   * or committed (exactly-once).
+   */
   acked: Map<number, string>;
   /** At-least-once: the positions last committed to the source group (partition → offset). */
   committed: Map<number, string>;
@@ -1134,7 +1143,9 @@ export class Replicator {
         await run.transactions.run(position, toRequests(out, sizes, run.maxBatchBytes));
         run.eosStart?.set(batch.partition, BigInt(next));
         // Best effort, for monitoring and shorter re-reads; the destination holds the authoritative position.
-        void run.consumer?.commitOffsets([position]).catch(() => undefined);
+        // Coalesced, at most one commit a second: a commit per slice queued on the connection the fetches use.
+        run.acked.set(batch.partition, next);
+        this.scheduleCommit(run, EOS_SOURCE_COMMIT_MS);
         this.acknowledged(run, batch.partition, last.offset, next, timestamps, bytes);
       } else {
         // At-least-once: queued behind the partition's earlier sends; the fetch loop goes on meanwhile.
@@ -1186,8 +1197,8 @@ export class Replicator {
   }
 
   /**
-   * At-least-once: commits the acknowledged positions after `delayMs`, or after the commit in flight (one
-   * at a time).
+   * Commits the acknowledged positions after `delayMs`, or after the commit in flight (one at a time).
+   * At-least-once: the positions that count; exactly-once: the source group's best-effort copy.
    */
   private scheduleCommit(run: PipelineRun, delayMs = ALO_COMMIT_DELAY_MS): void {
     if (run.state === "stopping") return;
@@ -1203,7 +1214,7 @@ export class Replicator {
   }
 
   /**
-   * At-least-once: commits every acknowledged position not committed yet to the source group. A failed
+   * Commits every acknowledged position not committed yet to the source group. A failed
    * commit (e.g. during a rebalance) is tried again later; committing an old owner's acknowledged position
    * never skips a record, it can only cause re-reads. Never rejects.
    */
