@@ -336,15 +336,18 @@ export class Replicator {
       );
     this.logger = options.logger;
     this.metrics = options.metrics ?? createMetrics();
-    const encoding = installFastProduceEncoding();
-    if (encoding.active) this.logger.debug("fast kafkajs produce encoding active");
-    else this.logger.info({ reason: encoding.reason }, "kafkajs's own produce encoding in use");
-    const queueFix = installRequestQueueFix();
-    if (queueFix.active) this.logger.debug("kafkajs request queue fix active");
-    else this.logger.info({ reason: queueFix.reason }, "kafkajs's own request queue in use");
-    const transactions = installTransactionFixes();
-    if (transactions.active) this.logger.debug("kafkajs transaction fixes active");
-    else this.logger.info({ reason: transactions.reason }, "kafkajs's own transaction requests in use");
+    for (const [patch, state] of [
+      ["fast produce encoding", installFastProduceEncoding()],
+      ["request queue fix", installRequestQueueFix()],
+      ["transaction fixes", installTransactionFixes()],
+    ] as const) {
+      if (state.active) this.logger.debug({ patch }, "kafkajs patch active");
+      else
+        this.logger.info(
+          { patch, reason: state.reason },
+          "kafkajs patch not installed; kafkajs's own code in use",
+        );
+    }
     this.metrics.onCollectLag = async () => {
       await this.refreshLag().catch(() => undefined);
     };

@@ -69,6 +69,12 @@ export const CONCURRENT_TRANSACTIONS_METHODS = ["addPartitionsToTxn", "addOffset
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The Kafka error code of a kafkajs protocol error; undefined for any other error (connection, timeout). */
+export function protocolErrorCode(error: unknown): number | undefined {
+  const e = error as { name?: unknown; code?: unknown } | null;
+  return e?.name === "KafkaJSProtocolError" && typeof e.code === "number" ? e.code : undefined;
+}
+
 /**
  * A broker request retried, after the waits of `backoffMs`, while it fails with CONCURRENT_TRANSACTIONS;
  * the last failure (or any other error) is thrown.
@@ -83,10 +89,7 @@ export function retryingConcurrentTransactions<T, A extends unknown[], R>(
       try {
         return await original.apply(this, args);
       } catch (error) {
-        const code = (error as { name?: unknown; code?: unknown } | null)?.code;
-        const concurrent =
-          (error as { name?: unknown }).name === "KafkaJSProtocolError" && code === CONCURRENT_TRANSACTIONS;
-        if (!concurrent || attempt >= backoffMs.length) throw error;
+        if (protocolErrorCode(error) !== CONCURRENT_TRANSACTIONS || attempt >= backoffMs.length) throw error;
         await wait(backoffMs[attempt]!);
       }
     }
@@ -95,9 +98,8 @@ export function retryingConcurrentTransactions<T, A extends unknown[], R>(
 
 /** Whether a failed coordinator request means the cached coordinator may be wrong. */
 export function invalidatesCoordinator(error: unknown): boolean {
-  const e = error as { name?: unknown; code?: unknown } | null;
-  if (e?.name !== "KafkaJSProtocolError" || typeof e.code !== "number") return true;
-  return COORDINATOR_ERROR_CODES.has(e.code);
+  const code = protocolErrorCode(error);
+  return code === undefined || COORDINATOR_ERROR_CODES.has(code);
 }
 
 /**

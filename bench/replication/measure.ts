@@ -22,7 +22,7 @@ export interface ReplicationParams {
   /** Steady produce rate of the latency phase (records/s). */
   latencyRate: number;
   latencySeconds: number;
-  /** Seconds produced at the same rate before the measured ones (records with a warm-up header, not measured). */
+  /** Seconds produced at the same rate before the measured ones (with the warm-up header, not measured). */
   latencyWarmupSeconds: number;
   drainTimeoutSeconds: number;
   discoveryTimeoutSeconds: number;
@@ -173,6 +173,12 @@ async function deleteRunTopics(admin: Admin): Promise<void> {
  */
 export const WARMUP_HEADER = "lp-bench-warmup";
 const WARMUP = { [WARMUP_HEADER]: "1" };
+/**
+ * The sequence number of a measured record. An at-least-once replicator may deliver a record twice (a
+ * partition moving between its engines before its position was committed); the consumer measures each
+ * record once, at its first arrival, so every run measures exactly the records produced.
+ */
+export const SEQUENCE_HEADER = "lp-bench-seq";
 
 async function consumeLatencies(
   kafka: Kafka,
@@ -186,7 +192,9 @@ async function consumeLatencies(
     maxWaitTimeInMs: 100,
   });
   const latencies: number[] = [];
-  const trace = process.env.BENCH_LATENCY_TRACE ? ([] as string[]) : undefined;
+  const seen = new Set<string>();
+  const traceFile = process.env.BENCH_LATENCY_TRACE;
+  const trace = traceFile ? ([] as string[]) : undefined;
   let resolveDone: () => void = () => undefined;
   const done = new Promise<void>((resolve) => {
     resolveDone = resolve;
@@ -204,8 +212,14 @@ async function consumeLatencies(
           onWarmup();
           continue;
         }
-        latencies.push(now - Number(message.timestamp));
-        if (trace) trace.push(`${now} ${batch.partition} ${now - Number(message.timestamp)}`);
+        const seq = message.headers?.[SEQUENCE_HEADER]?.toString();
+        if (seq !== undefined) {
+          if (seen.has(seq)) continue;
+          seen.add(seq);
+        }
+        const latency = now - Number(message.timestamp);
+        latencies.push(latency);
+        if (trace) trace.push(`${now} ${batch.partition} ${latency}`);
       }
       if (latencies.length >= expected) resolveDone();
     },
@@ -217,15 +231,16 @@ async function consumeLatencies(
     stop: async () => {
       clearTimeout(timer);
       await consumer.disconnect();
-      if (trace) await appendFile(process.env.BENCH_LATENCY_TRACE!, `# ${topic}\n${trace.join("\n")}\n`);
+      if (traceFile && trace) await appendFile(traceFile, `# ${topic}\n${trace.join("\n")}\n`);
     },
   };
 }
 
 /**
  * Produces `rate` records/s for `seconds` (values of `valueBytes`), paced every 10 ms. Records of the first
- * `warmupSeconds` carry the {@link WARMUP_HEADER}: the latency consumer does not measure them (the first second after a
- * drain is slow for every replicator: clients, brokers and JIT settle), so the figures are a steady state.
+ * `warmupSeconds` carry the {@link WARMUP_HEADER}: the latency consumer does not measure them (the first
+ * second after a drain is slow for every replicator: clients, brokers and JIT settle), so the figures are a
+ * steady state.
  * Returns the number of measured records.
  */
 async function produceSteadily(
@@ -244,7 +259,9 @@ async function produceSteadily(
     const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate) + 1);
     if (due > sent) {
       const messages = Array.from({ length: due - sent }, (_, i) =>
-        sent + i < warmup ? { value, headers: WARMUP } : { value },
+        sent + i < warmup
+          ? { value, headers: WARMUP }
+          : { value, headers: { [SEQUENCE_HEADER]: String(sent + i) } },
       );
       sent = due;
       pending.push(send(producer, { topic, messages, acks: 1 }));

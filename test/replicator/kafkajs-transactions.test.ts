@@ -17,6 +17,12 @@ const kafkajsErrors = require("kafkajs/src/errors.js") as {
   KafkaJSProtocolError: new (e: { type: string; code: number; retriable: boolean; message: string }) => Error;
   KafkaJSConnectionError: new (message: string) => Error;
 };
+/** What `promise` rejects with (undefined if it resolves). */
+const rejectionOf = (promise: Promise<unknown>): Promise<unknown> =>
+  promise.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
 const protocolError = (type: string, code: number): Error =>
   new kafkajsErrors.KafkaJSProtocolError({ type, code, retriable: true, message: type });
 
@@ -43,37 +49,28 @@ describe("kafkajs transaction fixes", () => {
     });
 
     it("throws the last CONCURRENT_TRANSACTIONS once the waits are spent, and other errors at once", async () => {
-      let calls = 0;
-      const busy = retryingConcurrentTransactions(
-        () => {
-          calls++;
-          return Promise.reject(protocolError("CONCURRENT_TRANSACTIONS", 51));
-        },
-        [1, 1],
-        async () => undefined,
-      );
-      const e1 = await busy().then(
-        () => undefined,
-        (e: { type?: string }) => e,
-      );
-      expect(e1?.type).to.equal("CONCURRENT_TRANSACTIONS");
-      expect(calls).to.equal(3);
-
-      calls = 0;
-      const fenced = retryingConcurrentTransactions(
-        () => {
-          calls++;
-          return Promise.reject(protocolError("INVALID_PRODUCER_EPOCH", 47));
-        },
-        [1, 1],
-        async () => undefined,
-      );
-      const e2 = await fenced().then(
-        () => undefined,
-        (e: { type?: string }) => e,
-      );
-      expect(e2?.type).to.equal("INVALID_PRODUCER_EPOCH");
-      expect(calls).to.equal(1);
+      // A request that always fails with `type`: the error thrown and the number of attempts.
+      async function outcome(type: string, code: number): Promise<{ type?: string; calls: number }> {
+        let calls = 0;
+        const request = retryingConcurrentTransactions(
+          () => {
+            calls++;
+            return Promise.reject(protocolError(type, code));
+          },
+          [1, 1],
+          async () => undefined,
+        );
+        const error = (await rejectionOf(request())) as { type?: string } | undefined;
+        return { type: error?.type, calls };
+      }
+      expect(await outcome("CONCURRENT_TRANSACTIONS", 51)).to.deep.equal({
+        type: "CONCURRENT_TRANSACTIONS",
+        calls: 3,
+      });
+      expect(await outcome("INVALID_PRODUCER_EPOCH", 47)).to.deep.equal({
+        type: "INVALID_PRODUCER_EPOCH",
+        calls: 1,
+      });
     });
   });
 
@@ -171,10 +168,7 @@ describe("kafkajs transaction fixes", () => {
 
       c.moveTo(2);
       failWith = protocolError("NOT_COORDINATOR_FOR_GROUP", 16);
-      const rejected = await endTxn.call(broker).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const rejected = await rejectionOf(endTxn.call(broker));
       expect(rejected).to.equal(failWith); // the caller still sees its error
       expect(await c.findGroupCoordinator({ groupId: "txn", coordinatorType: 1 })).to.deep.equal({
         nodeId: 2,
