@@ -123,6 +123,12 @@ export const configSchema = z
         maxRecordBytes: z.number().int().min(1024).optional(),
         sessionTimeoutMs: z.number().int().min(6000).default(6000),
         /**
+         * At-least-once: acknowledged source positions are committed this long after an acknowledgement,
+         * coalesced (one commit at a time). Longer means fewer commits and more re-reads after a crash; a
+         * rebalance commits at once whatever the interval.
+         */
+        commitIntervalMs: z.number().int().min(0).max(60_000).default(50),
+        /**
          * at-least-once (default): commit source positions after the destination acknowledged.
          * exactly-once: records and source positions written in one destination transaction.
          */

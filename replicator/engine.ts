@@ -34,6 +34,7 @@ import { OWN_TOPIC_PREFIX, type DatacenterConfig, type ReplicatorConfig } from "
 import type { Health } from "./aggregate.js";
 import { splitRecordSized, type RecordLike } from "./chunking.js";
 import { ConfigError, ReplicatorError } from "./errors.js";
+import { planRejoin } from "./rejoin.js";
 import { OrderedSends } from "./ordered-sends.js";
 import { createMetrics, type ReplicatorMetrics } from "./metrics.js";
 import { randomUUID } from "node:crypto";
@@ -97,8 +98,8 @@ const ALO_SENDS_PER_PARTITION = 2;
  * fetches use, and the broker answers one request per connection at a time, so back-to-back commits
  * delayed the fetches: with 0 ms the latency phase gave p50 22–48 ms, with 50 ms 16–27 ms, with 200 ms
  * 16–31 ms (3 runs each); 200 ms left 1,640–2,700 duplicates after two SIGKILLs in the CLI test, 0 ms 161.
+ * Hence `replicator.commitIntervalMs` defaults to 50 ms.
  */
-const ALO_COMMIT_DELAY_MS = 50;
 /**
  * Exactly-once: the source group's copy of the positions (monitoring, shorter re-reads) is committed this
  * long after a transaction, coalesced. It was one commit per slice and transaction, each queued on the
@@ -197,6 +198,8 @@ type PipelineRun = {
   partitions: Map<number, PartitionProgress>;
   /** Source partitions assigned to this replicator by the pipeline's consumer group. */
   assigned: number[];
+  /** Whether the consumer joined the group at least once (a later join is a rejoin). */
+  joined?: boolean;
   records: number;
   bytes: number;
   skipped: number;
@@ -945,9 +948,33 @@ export class Replicator {
       });
       run.consumer = consumer;
       consumer.on(consumer.events.GROUP_JOIN, (event) => {
+        const before = run.joined ? run.assigned : undefined;
+        run.joined = true;
         run.assigned = [...(event.payload.memberAssignment[p.sourceTopic] ?? [])].sort((a, b) => a - b);
         log.info({ assigned: run.assigned }, "partitions assigned");
+        if (exactlyOnce) return; // resumes from the destination's positions (eosStart)
+        // At-least-once rejoin: the partitions this member kept resume at its acknowledged positions, not
+        // at the group's older committed ones (./rejoin.ts).
+        const plan = planRejoin(before, run.assigned, run.acked, run.committed);
+        for (const { partition, offset } of plan.seeks) {
+          consumer.seek({ topic: p.sourceTopic, partition, offset });
+          log.info({ partition, offset }, "rejoined: resuming at the acknowledged position");
+        }
+        for (const partition of plan.forget) {
+          run.acked.delete(partition);
+          run.committed.delete(partition);
+        }
       });
+      if (!exactlyOnce) {
+        // A rebalance is starting: commit what was acknowledged now, before the group hands the partitions
+        // out again (the commit of the current generation is accepted while the group prepares the
+        // rebalance), so that a partition moving to another member is not re-read from an older position.
+        consumer.on(consumer.events.REBALANCING, () => {
+          clearTimeout(run.commitTimer);
+          run.commitTimer = undefined;
+          void this.commitAcked(run);
+        });
+      }
       consumer.on(consumer.events.CRASH, (event) => {
         const restart = (event.payload as { restart?: boolean }).restart;
         this.metrics.errors.inc({ kind: "consumer" });
@@ -1164,6 +1191,9 @@ export class Replicator {
           },
           () => {
             this.acknowledged(run, batch.partition, lastOffset, next, timestamps, bytes);
+            // A send of a partition this member lost in a rebalance: its new owner has taken over the
+            // position, and committing this one later could move it back.
+            if (!run.assigned.includes(batch.partition)) return;
             run.acked.set(batch.partition, next);
             this.scheduleCommit(run);
           },
@@ -1203,7 +1233,7 @@ export class Replicator {
    * Commits the acknowledged positions after `delayMs`, or after the commit in flight (one at a time).
    * At-least-once: the positions that count; exactly-once: the source group's best-effort copy.
    */
-  private scheduleCommit(run: PipelineRun, delayMs = ALO_COMMIT_DELAY_MS): void {
+  private scheduleCommit(run: PipelineRun, delayMs = this.config.replicator.commitIntervalMs): void {
     if (run.state === "stopping") return;
     if (run.committing) {
       run.commitAgain = true;

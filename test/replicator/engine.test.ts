@@ -491,6 +491,73 @@ describe("replicator (real Kafka datacenters)", function () {
     expect(new Set(out.records.map((x) => x.value?.toString())).size).to.equal(200);
   });
 
+  it("at-least-once: a rebalance commits the acknowledged positions first, so a partition handed to another member is not copied again", async () => {
+    const topic = randomTopic("rebal");
+    await createTopic("dc1", topic, 2);
+    const id = randomTopic("rebal");
+    const config = await testConfig({
+      // No coalesced commit within the test: only the commit at the rebalance can move the positions.
+      replicator: { id, commitIntervalMs: 60_000 },
+      discovery: { include: [topic] },
+      replication: [{ model: "full", sources: ["dc1"], destinations: ["dc2"] }],
+    });
+    const r = await startReplicator(config);
+    const pipelineId = `dc1/${topic}->dc2/${topic}`;
+    const status = async () => (await r.status()).pipelines.find((p) => p.id === pipelineId);
+    const batch = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => ({ value: `m${from + i}`, partition: (from + i) % 2 }));
+    await produce("dc1", topic, batch(0, 10));
+    const out = await collect("dc2", topic);
+    await out.waitForCount(10, 30_000);
+    await waitFor(async () => (await status())?.records === 10, 10_000, "10 records acknowledged");
+
+    const groupId = `lp.replicator.${id}.dc1.${topic}.dc2`;
+    const admin = (await kafkaOf("dc1")).admin();
+    await admin.connect();
+    const committed = async () => {
+      const [t] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      return (t?.partitions ?? []).map((p) => `${p.partition}:${p.offset}`).sort();
+    };
+    // A second member of the pipeline's group (it never commits): its join makes the replicator rebalance.
+    const intruder = (await kafkaOf("dc1")).consumer({
+      groupId,
+      sessionTimeout: 6000,
+      heartbeatInterval: 500,
+    });
+    const seen: string[] = [];
+    try {
+      expect(await committed()).to.deep.equal(["0:-1", "1:-1"]); // acknowledged, not committed yet
+      const joined = new Promise<number[]>((resolve) =>
+        intruder.on(intruder.events.GROUP_JOIN, (e) => resolve(e.payload.memberAssignment[topic] ?? [])),
+      );
+      await intruder.connect();
+      await intruder.subscribe({ topics: [topic], fromBeginning: true });
+      await intruder.run({
+        autoCommit: false,
+        eachMessage: async ({ message }) => {
+          seen.push(message.value?.toString() ?? "");
+        },
+      });
+      expect(await joined).to.have.length(1); // one of the two partitions moved to the intruder
+      expect(await committed()).to.deep.equal(["0:5", "1:5"]);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(seen).to.deep.equal([]); // it resumed at the committed end: nothing to read again
+    } finally {
+      await intruder.disconnect();
+      await admin.disconnect();
+    }
+    await waitFor(async () => (await status())?.assigned.join() === "0,1", 30_000, "both partitions back");
+    await produce("dc1", topic, batch(10, 4));
+    await out.waitForCount(14, 30_000);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(out.records.map((x) => x.value?.toString()).sort()).to.deep.equal(
+      batch(0, 14)
+        .map((m) => m.value)
+        .sort(),
+    );
+    expect((await status())?.records).to.equal(14);
+  });
+
   for (const delivery of ["at-least-once", "exactly-once"] as const) {
     it(`${delivery}, engines 0 and 1 of 2: an engine past a topic's partitions stays out of its group and every record arrives`, async () => {
       const single = randomTopic("one");
