@@ -27,6 +27,7 @@ export const REPLICATION_METRICS = [
   "cpuSecondsDrain",
   "cpuSecondsTotal",
   "peakRssMiB",
+  "drainDuplicates",
 ] as const;
 export type ReplicationMetric = (typeof REPLICATION_METRICS)[number];
 
@@ -266,13 +267,26 @@ export function renderMarkdown(result: BenchResult): string {
       `Data set: ${fmt(Number(p.records))} records × ${fmt(Number(p.valueBytes))} B in ${String(p.partitions)} partitions, ` +
         `loaded with ${result.replication.loader}. Latency phase: ${String(p.latencyRate)} records/s for ${String(p.latencySeconds)} s, after ${String(p.latencyWarmup ?? 0)} s at the same rate not measured (warm-up). ` +
         `Drain = replicator start → destination end offsets sum to the record count (start-up included); ` +
-        `steady = first record in the destination → all.`,
+        `steady = first record in the destination → all. Duplicates = records in the drain topic's destination beyond the data set at the end of the run.`,
     );
     out.push("");
     const rows = result.replication.replicators.map((r) => {
       const s = r.summary;
       if (r.status !== "ok") {
-        return [r.label, `${r.status}${r.reason ? `: ${r.reason}` : ""}`, "", "", "", "", "", "", "", "", ""];
+        return [
+          r.label,
+          `${r.status}${r.reason ? `: ${r.reason}` : ""}`,
+          "",
+          "",
+          "",
+          "",
+          "",
+          "",
+          "",
+          "",
+          "",
+          "",
+        ];
       }
       return [
         r.label,
@@ -288,6 +302,8 @@ export function renderMarkdown(result: BenchResult): string {
         cell(s.cpuSecondsDrain, 1),
         cell(s.cpuSecondsTotal, 1),
         cell(s.peakRssMiB),
+        // Per run, not a median: one run with duplicates is worth seeing.
+        s.drainDuplicates ? s.drainDuplicates.values.map((v) => fmt(v)).join(" / ") : "–",
       ];
     });
     out.push(
@@ -304,6 +320,7 @@ export function renderMarkdown(result: BenchResult): string {
           "CPU s (drain)",
           "CPU s (run)",
           "peak RSS MiB",
+          "duplicates (drain)",
         ],
         rows,
         ["l"],

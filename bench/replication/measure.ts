@@ -48,6 +48,13 @@ export interface ReplicationRun {
   cpuSecondsDrain: number | null;
   cpuSecondsTotal: number | null;
   peakRssMiB: number | null;
+  /**
+   * Records in the drain topic's destination beyond the data set, read at the end of the run (the drain
+   * topic gets nothing after the load): at-least-once duplicates, e.g. re-reads after a rebalance at the
+   * start. The drain ends when the destination holds as many records as the data set, so duplicates
+   * make it end up to that many records early.
+   */
+  drainDuplicates: number | null;
   error?: string;
 }
 
@@ -331,6 +338,7 @@ export async function runReplication(
     cpuSecondsDrain: null,
     cpuSecondsTotal: null,
     peakRssMiB: null,
+    drainDuplicates: null,
   };
   let proc: ManagedProcess | undefined;
   let pid: number | undefined;
@@ -463,6 +471,7 @@ export async function runReplication(
     );
     if (discovered) result.discoveryMs = performance.now() - tCreate;
     else result.discoveryTimedOut = true;
+    result.drainDuplicates = (await endOffsetSum(dstAdmin, destDrain)) - params.records;
     progress(
       discovered
         ? `    discovery: ${Math.round(result.discoveryMs as number)} ms`

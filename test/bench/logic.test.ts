@@ -198,6 +198,7 @@ describe("bench: ratios against the targets", () => {
     cpuSecondsDrain: 1,
     cpuSecondsTotal: 2,
     peakRssMiB: 100,
+    drainDuplicates: 0,
   });
   const replicator = (id: string, runs: ReplicationRun[]): ReplicatorResult =>
     summarizeReplicator({ id, label: id, settings: {}, runs });
