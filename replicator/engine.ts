@@ -108,6 +108,11 @@ const ALO_SENDS_PER_PARTITION = 2;
 const EOS_SOURCE_COMMIT_MS = 1000;
 /** At-least-once: a failed commit is tried again after this delay. */
 const ALO_COMMIT_RETRY_MS = 200;
+/**
+ * At-least-once: how long a member that learnt of a rebalance from a heartbeat waits for its sends in
+ * flight before it commits and rejoins (well within the rebalance timeout, `sessionTimeoutMs`).
+ */
+const ALO_REBALANCE_DRAIN_MS = 1000;
 /** At-least-once: how long a stopping pipeline waits for its sends in flight before it commits. */
 const ALO_STOP_DRAIN_MS = 10_000;
 /**
@@ -193,6 +198,10 @@ type PipelineRun = {
   committed: Map<number, string>;
   commitTimer?: NodeJS.Timeout;
   committing?: Promise<void>;
+  /** At-least-once: a heartbeat saw a rebalance; the sends in flight finish and are committed first. */
+  revoking?: Promise<void>;
+  /** At-least-once: set by a rebalance seen in a heartbeat until the next join; no new slice starts. */
+  rejoining?: boolean;
   /** At-least-once: positions were acknowledged while a commit was in flight. */
   commitAgain?: boolean;
   partitions: Map<number, PartitionProgress>;
@@ -241,6 +250,12 @@ export interface ReplicatorStatus {
   datacenters: { name: string; reachable: boolean; error?: string; topics: number }[];
   applications: { datacenter: string; topic: string; partitions: number }[];
   pipelines: PipelineStatus[];
+}
+
+/** The Kafka error name kafkajs gives a protocol error (`type`), if it is one. */
+function protocolType(err: unknown): string | undefined {
+  const type = (err as { type?: unknown } | null)?.type;
+  return typeof type === "string" ? type : undefined;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -950,6 +965,7 @@ export class Replicator {
       consumer.on(consumer.events.GROUP_JOIN, (event) => {
         const before = run.joined ? run.assigned : undefined;
         run.joined = true;
+        run.rejoining = false;
         run.assigned = [...(event.payload.memberAssignment[p.sourceTopic] ?? [])].sort((a, b) => a - b);
         log.info({ assigned: run.assigned }, "partitions assigned");
         if (exactlyOnce) return; // resumes from the destination's positions (eosStart)
@@ -1100,7 +1116,7 @@ export class Replicator {
     const limits = SLICE_LIMITS[run.transactions ? "exactly-once" : "at-least-once"];
     const sliceBytes = limits.requests * run.maxBatchBytes;
     while (i < messages.length) {
-      if (!isRunning() || isStale()) return;
+      if (!isRunning() || isStale() || run.rejoining) return;
       // One slice (SLICE_LIMITS). Exactly-once: sent and acknowledged, then resolved. At-least-once: queued
       // behind the partition's earlier sends, then resolved: the fetch position moves on, the committed one
       // follows the acknowledgements. A record chunked because it alone exceeds the destination's limit
@@ -1200,8 +1216,35 @@ export class Replicator {
         );
       }
       resolveOffset(last.offset);
-      await heartbeat();
+      try {
+        await heartbeat();
+      } catch (err) {
+        if (run.sends && protocolType(err) === "REBALANCE_IN_PROGRESS") await this.beforeRejoin(run);
+        throw err;
+      }
     }
+  }
+
+  /**
+   * At-least-once, a rebalance seen by this batch's heartbeat: start no new slice, let the sends in flight
+   * finish (at most ALO_REBALANCE_DRAIN_MS) and commit what was acknowledged, then let kafkajs rejoin. The
+   * group accepts the current generation's commit while it prepares the rebalance, so a partition that
+   * moves to another member resumes after every record this one copied (as the Java consumer's commit in
+   * `onPartitionsRevoked`). The batches replicated at the same time share one wait.
+   */
+  private beforeRejoin(run: PipelineRun): Promise<void> {
+    run.rejoining = true;
+    run.revoking ??= (async () => {
+      try {
+        await Promise.race([run.sends?.drain(), sleep(ALO_REBALANCE_DRAIN_MS)]);
+        clearTimeout(run.commitTimer);
+        run.commitTimer = undefined;
+        await this.commitAcked(run);
+      } finally {
+        run.revoking = undefined;
+      }
+    })();
+    return run.revoking;
   }
 
   /** Bookkeeping of a slice the destination acknowledged: metrics, status and lag. */

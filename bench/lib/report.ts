@@ -267,7 +267,7 @@ export function renderMarkdown(result: BenchResult): string {
       `Data set: ${fmt(Number(p.records))} records × ${fmt(Number(p.valueBytes))} B in ${String(p.partitions)} partitions, ` +
         `loaded with ${result.replication.loader}. Latency phase: ${String(p.latencyRate)} records/s for ${String(p.latencySeconds)} s, after ${String(p.latencyWarmup ?? 0)} s at the same rate not measured (warm-up). ` +
         `Drain = replicator start → destination end offsets sum to the record count (start-up included); ` +
-        `steady = first record in the destination → all. Duplicates = records in the drain topic's destination beyond the data set at the end of the run.`,
+        `steady = first record in the destination → all. Duplicates = records a read_committed consumer reads from the drain topic's destination at the end of the run, beyond the data set, per run.`,
     );
     out.push("");
     const rows = result.replication.replicators.map((r) => {

@@ -49,10 +49,11 @@ export interface ReplicationRun {
   cpuSecondsTotal: number | null;
   peakRssMiB: number | null;
   /**
-   * Records in the drain topic's destination beyond the data set, read at the end of the run (the drain
-   * topic gets nothing after the load): at-least-once duplicates, e.g. re-reads after a rebalance at the
-   * start. The drain ends when the destination holds as many records as the data set, so duplicates
-   * make it end up to that many records early.
+   * Records a `read_committed` consumer reads from the drain topic's destination at the end of the run,
+   * beyond the data set (the drain topic gets nothing after the load): at-least-once duplicates, e.g.
+   * re-reads after a rebalance at the start; negative if records were missing. The drain ends when the
+   * destination's end offsets reach the data set's size, so duplicates (and transaction markers) end it
+   * up to that many records early.
    */
   drainDuplicates: number | null;
   error?: string;
@@ -186,6 +187,46 @@ const WARMUP = { [WARMUP_HEADER]: "1" };
  * record once, at its first arrival, so every run measures exactly the records produced.
  */
 export const SEQUENCE_HEADER = "lp-bench-seq";
+
+/**
+ * Reads a topic from the beginning (`read_committed`: records of aborted transactions and transaction
+ * markers are not counted) and returns how many records it holds, once the count reached `atLeast` and
+ * stayed the same for `quietMs`, or at the deadline.
+ */
+async function countRecords(
+  kafka: Kafka,
+  topic: string,
+  atLeast: number,
+  deadlineMs: number,
+  quietMs = 1500,
+): Promise<number> {
+  const consumer = kafka.consumer({
+    groupId: `bench-count-${randomBytes(4).toString("hex")}`,
+    maxWaitTimeInMs: 100,
+    maxBytesPerPartition: 8 * 1024 * 1024,
+    maxBytes: 64 * 1024 * 1024,
+  });
+  let count = 0;
+  let changedAt = Date.now();
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        if (batch.messages.length === 0) return;
+        count += batch.messages.length;
+        changedAt = Date.now();
+      },
+    });
+    while (Date.now() < deadlineMs && !(count >= atLeast && Date.now() - changedAt >= quietMs)) {
+      await sleep(100);
+    }
+    return count;
+  } finally {
+    await consumer.disconnect().catch(() => undefined);
+  }
+}
 
 async function consumeLatencies(
   kafka: Kafka,
@@ -471,7 +512,13 @@ export async function runReplication(
     );
     if (discovered) result.discoveryMs = performance.now() - tCreate;
     else result.discoveryTimedOut = true;
-    result.drainDuplicates = (await endOffsetSum(dstAdmin, destDrain)) - params.records;
+    // Counted by reading the destination: under exactly-once the end offsets also count the transaction
+    // markers (one per partition and transaction), which are not records.
+    const counted = await countRecords(dst, destDrain, params.records, Date.now() + 120_000);
+    result.drainDuplicates = counted - params.records;
+    progress(
+      `    destination holds ${counted.toLocaleString("en")} records: ${result.drainDuplicates} duplicates`,
+    );
     progress(
       discovered
         ? `    discovery: ${Math.round(result.discoveryMs as number)} ms`
