@@ -43,7 +43,7 @@ import { decideRecord, planPipelines, policyFor, type Pipeline } from "./plan.js
 import { withProvenance, type Headers, type ReplicationPolicy } from "./policy.js";
 import { installFastProduceEncoding } from "./produce-encoding.js";
 import { installRequestQueueFix } from "./kafkajs-request-queue.js";
-import { installTransactionFixes } from "./kafkajs-transactions.js";
+import { installTransactionFixes, protocolErrorCode } from "./kafkajs-transactions.js";
 import { DirectProducer } from "./direct-producer.js";
 import { TransactionGroup } from "./transactions.js";
 import {
@@ -198,10 +198,11 @@ type PipelineRun = {
   committed: Map<number, string>;
   commitTimer?: NodeJS.Timeout;
   committing?: Promise<void>;
-  /** At-least-once: a heartbeat saw a rebalance; the sends in flight finish and are committed first. */
+  /**
+   * At-least-once: a heartbeat saw a rebalance; the sends in flight finish and are committed first. Kept
+   * until the next join: no new slice starts meanwhile.
+   */
   revoking?: Promise<void>;
-  /** At-least-once: set by a rebalance seen in a heartbeat until the next join; no new slice starts. */
-  rejoining?: boolean;
   /** At-least-once: positions were acknowledged while a commit was in flight. */
   commitAgain?: boolean;
   partitions: Map<number, PartitionProgress>;
@@ -252,11 +253,8 @@ export interface ReplicatorStatus {
   pipelines: PipelineStatus[];
 }
 
-/** The Kafka error name kafkajs gives a protocol error (`type`), if it is one. */
-function protocolType(err: unknown): string | undefined {
-  const type = (err as { type?: unknown } | null)?.type;
-  return typeof type === "string" ? type : undefined;
-}
+/** Kafka's error code REBALANCE_IN_PROGRESS. */
+const REBALANCE_IN_PROGRESS = 27;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
@@ -965,7 +963,7 @@ export class Replicator {
       consumer.on(consumer.events.GROUP_JOIN, (event) => {
         const before = run.joined ? run.assigned : undefined;
         run.joined = true;
-        run.rejoining = false;
+        run.revoking = undefined;
         run.assigned = [...(event.payload.memberAssignment[p.sourceTopic] ?? [])].sort((a, b) => a - b);
         log.info({ assigned: run.assigned }, "partitions assigned");
         if (exactlyOnce) return; // resumes from the destination's positions (eosStart)
@@ -985,11 +983,7 @@ export class Replicator {
         // A rebalance is starting: commit what was acknowledged now, before the group hands the partitions
         // out again (the commit of the current generation is accepted while the group prepares the
         // rebalance), so that a partition moving to another member is not re-read from an older position.
-        consumer.on(consumer.events.REBALANCING, () => {
-          clearTimeout(run.commitTimer);
-          run.commitTimer = undefined;
-          void this.commitAcked(run);
-        });
+        consumer.on(consumer.events.REBALANCING, () => void this.commitNow(run));
       }
       consumer.on(consumer.events.CRASH, (event) => {
         const restart = (event.payload as { restart?: boolean }).restart;
@@ -1076,9 +1070,7 @@ export class Replicator {
       try {
         run.consumer.pause([{ topic: run.pipeline.sourceTopic }]);
         await Promise.race([run.sends.drain(), sleep(ALO_STOP_DRAIN_MS)]);
-        clearTimeout(run.commitTimer);
-        run.commitTimer = undefined;
-        await this.commitAcked(run);
+        await this.commitNow(run);
       } catch (err) {
         this.logger.debug({ pipeline: run.pipeline.id, err: errorText(err) }, "final offset commit failed");
       }
@@ -1116,7 +1108,7 @@ export class Replicator {
     const limits = SLICE_LIMITS[run.transactions ? "exactly-once" : "at-least-once"];
     const sliceBytes = limits.requests * run.maxBatchBytes;
     while (i < messages.length) {
-      if (!isRunning() || isStale() || run.rejoining) return;
+      if (!isRunning() || isStale() || run.revoking) return;
       // One slice (SLICE_LIMITS). Exactly-once: sent and acknowledged, then resolved. At-least-once: queued
       // behind the partition's earlier sends, then resolved: the fetch position moves on, the committed one
       // follows the acknowledgements. A record chunked because it alone exceeds the destination's limit
@@ -1219,7 +1211,7 @@ export class Replicator {
       try {
         await heartbeat();
       } catch (err) {
-        if (run.sends && protocolType(err) === "REBALANCE_IN_PROGRESS") await this.beforeRejoin(run);
+        if (run.sends && protocolErrorCode(err) === REBALANCE_IN_PROGRESS) await this.beforeRejoin(run);
         throw err;
       }
     }
@@ -1233,18 +1225,22 @@ export class Replicator {
    * `onPartitionsRevoked`). The batches replicated at the same time share one wait.
    */
   private beforeRejoin(run: PipelineRun): Promise<void> {
-    run.rejoining = true;
     run.revoking ??= (async () => {
-      try {
-        await Promise.race([run.sends?.drain(), sleep(ALO_REBALANCE_DRAIN_MS)]);
-        clearTimeout(run.commitTimer);
-        run.commitTimer = undefined;
-        await this.commitAcked(run);
-      } finally {
-        run.revoking = undefined;
-      }
+      this.logger.info(
+        { pipeline: run.pipeline.id, inFlight: run.sends?.pending ?? 0 },
+        "rebalance: finishing the sends in flight and committing before rejoining",
+      );
+      await Promise.race([run.sends?.drain(), sleep(ALO_REBALANCE_DRAIN_MS)]);
+      await this.commitNow(run);
     })();
     return run.revoking;
+  }
+
+  /** Commits the acknowledged positions now, instead of at the scheduled time. Never rejects. */
+  private commitNow(run: PipelineRun): Promise<void> {
+    clearTimeout(run.commitTimer);
+    run.commitTimer = undefined;
+    return this.commitAcked(run);
   }
 
   /** Bookkeeping of a slice the destination acknowledged: metrics, status and lag. */
