@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { ChunkError } from "./errors.js";
 import { headerString, type Headers } from "./policy.js";
-import { utf8Length } from "./utf8.js";
+import { utf8Length } from "../kafka/utf8.js";
 
 export const CHUNK_HEADERS = {
   id: "lp.chunk.id",

@@ -7,6 +7,7 @@ import { unwatchFile, watchFile } from "node:fs";
 import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
+import { installKafkajsPatches, logPatchReport } from "../kafka/patches/index.js";
 import { startAdminServer } from "./admin.js";
 import { loadConfigFile, resolveWorkers } from "./config.js";
 import { Replicator } from "./engine.js";
@@ -73,6 +74,7 @@ async function main(): Promise<number> {
     throw err;
   }
 
+  logPatchReport(installKafkajsPatches(), logger);
   // One engine on this thread, or several in worker threads (replicator.workers; ./pool.ts).
   const logLevel = args.values["log-level"] ?? "info";
   const workers = resolveWorkers(config, availableParallelism());

@@ -41,10 +41,12 @@ import { randomUUID } from "node:crypto";
 import { REGISTRY_TOPIC, parseRegistration, type Registration } from "./registry.js";
 import { decideRecord, planPipelines, policyFor, type Pipeline } from "./plan.js";
 import { withProvenance, type Headers, type ReplicationPolicy } from "./policy.js";
-import { installFastProduceEncoding } from "./produce-encoding.js";
-import { installRequestQueueFix } from "./kafkajs-request-queue.js";
-import { installTransactionFixes, protocolErrorCode } from "./kafkajs-transactions.js";
-import { DirectProducer } from "./direct-producer.js";
+import { protocolErrorCode, REBALANCE_IN_PROGRESS } from "../kafka/protocol.js";
+import { DirectProducer } from "../kafka/direct-producer.js";
+import { createKafka } from "../kafka/client.js";
+import { PlatformError } from "../common/errors.js";
+import { sleep } from "../common/time.js";
+import { errorText } from "../common/log.js";
 import { TransactionGroup } from "./transactions.js";
 import {
   isValidSlot,
@@ -55,7 +57,7 @@ import {
 } from "./assignment.js";
 
 // kafkajs is CommonJS: under plain Node ESM only its default export is reliable.
-const { ConfigResourceTypes, Kafka: KafkaClient, logLevel } = kafkajs;
+const { ConfigResourceTypes } = kafkajs;
 
 /** Topic configs copied from the source topic to the target topic when set on the source. */
 export const COPIED_TOPIC_CONFIGS = [
@@ -253,29 +255,6 @@ export interface ReplicatorStatus {
   pipelines: PipelineStatus[];
 }
 
-/** Kafka's error code REBALANCE_IN_PROGRESS. */
-const REBALANCE_IN_PROGRESS = 27;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function kafkaLogCreator(logger: Logger) {
-  return () =>
-    ({ level, log }: { level: number; log: { message: string; [k: string]: unknown } }) => {
-      const { message, timestamp: _t, logger: _l, ...extra } = log;
-      // Bounded retries are deliberate: a failed send is not committed and is retried from the source.
-      if (message.startsWith("Limiting retries for the idempotent producer")) return;
-      if (level === logLevel.ERROR) logger.error(extra, `kafkajs: ${message}`);
-      else if (level === logLevel.WARN) logger.warn(extra, `kafkajs: ${message}`);
-      else logger.debug(extra, `kafkajs: ${message}`);
-    };
-}
-
 /** Records cut, in order, into requests that stay within the destination's batch limit. */
 function toRequests(records: RecordLike[], sizes: number[], maxBatchBytes: number): Message[][] {
   const requests: Message[][] = [];
@@ -352,18 +331,6 @@ export class Replicator {
       );
     this.logger = options.logger;
     this.metrics = options.metrics ?? createMetrics();
-    for (const [patch, state] of [
-      ["fast produce encoding", installFastProduceEncoding()],
-      ["request queue fix", installRequestQueueFix()],
-      ["transaction fixes", installTransactionFixes()],
-    ] as const) {
-      if (state.active) this.logger.debug({ patch }, "kafkajs patch active");
-      else
-        this.logger.info(
-          { patch, reason: state.reason },
-          "kafkajs patch not installed; kafkajs's own code in use",
-        );
-    }
     this.metrics.onCollectLag = async () => {
       await this.refreshLag().catch(() => undefined);
     };
@@ -465,16 +432,17 @@ export class Replicator {
     if (dc) return dc;
     const config = this.config.datacenters.find((d) => d.name === name);
     if (!config) throw new ReplicatorError("UNKNOWN_DATACENTER", `unknown datacenter '${name}'`);
-    const kafka = new KafkaClient({
-      clientId: config.clientId ?? `lp-replicator-${this.config.replicator.id}-${name}`,
-      brokers: config.brokers,
-      connectionTimeout: config.connectionTimeoutMs,
-      requestTimeout: config.requestTimeoutMs,
-      logLevel: logLevel.WARN,
-      logCreator: kafkaLogCreator(this.logger.child({ datacenter: name })),
-      // Admin calls fail fast (the discovery loop retries with backoff); producers and consumers set their own.
-      retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2000 },
-    });
+    const kafka = createKafka(
+      {
+        clientId: config.clientId ?? `lp-replicator-${this.config.replicator.id}-${name}`,
+        brokers: config.brokers,
+        connectionTimeoutMs: config.connectionTimeoutMs,
+        requestTimeoutMs: config.requestTimeoutMs,
+        // Admin calls fail fast (the discovery loop retries with backoff); producers and consumers set their own.
+        retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2000 },
+      },
+      this.logger.child({ datacenter: name }),
+    );
     dc = {
       config,
       kafka,
@@ -549,7 +517,7 @@ export class Replicator {
       await consumer.connect();
       await consumer.subscribe({ topics: [ELECTION_TOPIC] });
       await consumer.run({ eachMessage: async () => undefined });
-      await Promise.race([firstJoin, sleep(15_000)]);
+      await Promise.race([firstJoin, sleep(15_000, { unref: true })]);
     } catch (err) {
       this.metrics.errors.inc({ kind: "election" });
       this.logger.warn({ err: errorText(err) }, "leader election failed to start; retrying next round");
@@ -666,7 +634,10 @@ export class Replicator {
       });
       return dc.discovery;
     });
-    await Promise.race([Promise.all(pending), sleep(Math.max(1000, this.config.discovery.intervalMs))]);
+    await Promise.race([
+      Promise.all(pending),
+      sleep(Math.max(1000, this.config.discovery.intervalMs), { unref: true }),
+    ]);
 
     const discovered = new Map<string, Set<string>>();
     for (const n of names) discovered.set(n, new Set(this.dc(n).topics.keys()));
@@ -824,7 +795,7 @@ export class Replicator {
     const deadline = Date.now() + Math.min(LEADER_TARGET_WAIT_MS, 2 * this.config.discovery.intervalMs);
     let delay = 25;
     for (;;) {
-      await sleep(delay);
+      await sleep(delay, { unref: true });
       const topics = new Set(await dst.admin.listTopics());
       if (topics.has(topic) || Date.now() + delay > deadline || !this.running) return topics;
       delay = Math.min(delay * 2, 200);
@@ -1011,7 +982,7 @@ export class Replicator {
           this.replicateBatch(run, payload).catch((err: unknown) => {
             this.metrics.errors.inc({ kind: "replicate" });
             log.warn({ err: errorText(err) }, "batch not replicated (not committed; will be retried)");
-            if (err instanceof ReplicatorError && err.code === "NOT_ACKNOWLEDGED") {
+            if (err instanceof PlatformError && err.code === "NOT_ACKNOWLEDGED") {
               // Restart the pipeline (new producer, fresh metadata) in the next discovery round.
               run.state = "failed";
               run.error = err.message;
@@ -1069,7 +1040,7 @@ export class Replicator {
       // that the next owner of the partitions re-reads as little as possible.
       try {
         run.consumer.pause([{ topic: run.pipeline.sourceTopic }]);
-        await Promise.race([run.sends.drain(), sleep(ALO_STOP_DRAIN_MS)]);
+        await Promise.race([run.sends.drain(), sleep(ALO_STOP_DRAIN_MS, { unref: true })]);
         await this.commitNow(run);
       } catch (err) {
         this.logger.debug({ pipeline: run.pipeline.id, err: errorText(err) }, "final offset commit failed");
@@ -1230,7 +1201,7 @@ export class Replicator {
         { pipeline: run.pipeline.id, inFlight: run.sends?.pending ?? 0 },
         "rebalance: finishing the sends in flight and committing before rejoining",
       );
-      await Promise.race([run.sends?.drain(), sleep(ALO_REBALANCE_DRAIN_MS)]);
+      await Promise.race([run.sends?.drain(), sleep(ALO_REBALANCE_DRAIN_MS, { unref: true })]);
       await this.commitNow(run);
     })();
     return run.revoking;
@@ -1439,7 +1410,7 @@ export class Replicator {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (this.runs.get(id)?.state === "running") return;
-      await sleep(100);
+      await sleep(100, { unref: true });
     }
     throw new ReplicatorError("TIMEOUT", `pipeline ${id} not running after ${timeoutMs} ms`);
   }

@@ -4,11 +4,14 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { pino } from "pino";
+import { installKafkajsPatches } from "../kafka/patches/index.js";
 import { LocalEngine, type PoolReply, type PoolRequest, type WorkerData } from "./pool.js";
 
 const port = parentPort;
 if (!port) throw new Error("replicator/worker.ts runs in a worker thread (see replicator/pool.ts)");
 const data = workerData as WorkerData;
+// Patches are per thread (each worker loads its own kafkajs); the main thread already logged the report.
+installKafkajsPatches();
 const engine = new LocalEngine(
   data.config,
   pino({ level: data.logLevel, base: { pid: process.pid } }),

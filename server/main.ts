@@ -2,6 +2,7 @@
  * Server entry: `node --import tsx server/main.ts [--config file]` (or LICENSE_CONFIG=file). Prints one
  * JSON line `{"ready":true,"port":N}` on stdout when it listens on 127.0.0.1.
  */
+import { installKafkajsPatches } from "../kafka/patches/index.js";
 import { loadConfigFile } from "./config.js";
 import { AppError } from "./errors.js";
 import { buildRuntime, listen } from "./index.js";
@@ -24,6 +25,7 @@ async function main(): Promise<void> {
       field: "(file)",
     });
   const { config, chains } = loadConfigFile(file);
+  installKafkajsPatches();
   const runtime = await buildRuntime(config, chains, { defaultMetrics: true });
   const port = Number(at("--port") ?? process.env.PORT ?? config.server.port);
   const { server, port: bound } = await listen(runtime.app, port, process.env.HOST ?? config.server.host);

@@ -5,13 +5,13 @@
  * acknowledged it; while Kafka is unreachable the rows stay and the loop retries with exponential
  * backoff, so nothing is dropped (at-least-once: consumers de-duplicate by `eventId`).
  */
-import { Kafka, logLevel, type Admin, type Producer } from "kafkajs";
+import type { Admin, Kafka, Producer } from "kafkajs";
 import type { Logger } from "pino";
-import { installRequestQueueFix } from "../replicator/kafkajs-request-queue.js";
+import { createKafka } from "../kafka/client.js";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { EventsConfig } from "./config.js";
 import type { Store } from "./store.js";
-import { Wakeable } from "./wakeable.js";
+import { Wakeable } from "../common/time.js";
 
 export interface PublisherMetrics {
   backlog: Gauge;
@@ -40,17 +40,6 @@ export function publisherMetrics(registry: Registry): PublisherMetrics {
   };
 }
 
-/** kafkajs log lines through pino (warn and error only). */
-export function kafkaLogCreator(logger: Logger) {
-  return () =>
-    ({ level, log }: { level: number; log: { message: string } & Record<string, unknown> }): void => {
-      const { message, ...rest } = log;
-      const extra = { kafka: { error: rest.error, broker: rest.broker } };
-      if (level === logLevel.ERROR) logger.error(extra, message);
-      else if (level === logLevel.WARN) logger.warn(extra, message);
-    };
-}
-
 export class EventPublisher {
   private readonly kafka: Kafka;
   private producer: Producer | undefined;
@@ -67,17 +56,16 @@ export class EventPublisher {
     private readonly logger: Logger,
     registry: Registry,
   ) {
-    // kafkajs 2.2.4 re-arms a 1 ms timer on every idle connection (replicator/kafkajs-request-queue.ts).
-    installRequestQueueFix();
-    this.kafka = new Kafka({
-      clientId: `licensing-${config.datacenter}`,
-      brokers: config.brokers,
-      connectionTimeout: 3000,
-      requestTimeout: 10_000,
-      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
-      logLevel: logLevel.WARN,
-      logCreator: kafkaLogCreator(logger),
-    });
+    this.kafka = createKafka(
+      {
+        clientId: `licensing-${config.datacenter}`,
+        brokers: config.brokers,
+        connectionTimeoutMs: 3000,
+        requestTimeoutMs: 10_000,
+        retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
+      },
+      logger,
+    );
     this.metrics = publisherMetrics(registry);
   }
 

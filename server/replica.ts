@@ -7,17 +7,16 @@
  * Chains are read-only here: {@link ReadOnlyChainClient} has no signer, its probe checks chain id,
  * head block and contract code only.
  */
-import { Kafka, logLevel, type Consumer } from "kafkajs";
+import type { Consumer, Kafka } from "kafkajs";
 import { Wallet } from "ethers";
 import type { Logger } from "pino";
-import { installRequestQueueFix } from "../replicator/kafkajs-request-queue.js";
+import { createKafka } from "../kafka/client.js";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { ChainClient, withTimeout, type ChainHealth } from "./chain.js";
 import type { ReplicaConfig, ResolvedChain } from "./config.js";
 import { EventParseError, parseEvent } from "./events.js";
-import { kafkaLogCreator } from "./publisher.js";
 import type { Store } from "./store.js";
-import { Wakeable } from "./wakeable.js";
+import { Wakeable } from "../common/time.js";
 
 export class ReadOnlyChainClient extends ChainClient {
   private misses = 0;
@@ -87,17 +86,16 @@ export class ReplicaConsumer {
     private readonly logger: Logger,
     registry: Registry,
   ) {
-    // kafkajs 2.2.4 re-arms a 1 ms timer on every idle connection (replicator/kafkajs-request-queue.ts).
-    installRequestQueueFix();
-    this.kafka = new Kafka({
-      clientId: `licensing-replica-${config.groupId}`,
-      brokers: config.brokers,
-      connectionTimeout: 3000,
-      requestTimeout: 10_000,
-      retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },
-      logLevel: logLevel.WARN,
-      logCreator: kafkaLogCreator(logger),
-    });
+    this.kafka = createKafka(
+      {
+        clientId: `licensing-replica-${config.groupId}`,
+        brokers: config.brokers,
+        connectionTimeoutMs: 3000,
+        requestTimeoutMs: 10_000,
+        retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },
+      },
+      logger,
+    );
     this.metrics = {
       events: new Counter({
         name: "license_replica_events_total",

@@ -7,13 +7,13 @@ import { randomBytes } from "node:crypto";
 import { appendFile, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { sleep } from "../../common/time.js";
 import { Kafka, logLevel, type Admin, type Producer, type ProducerRecord } from "kafkajs";
 import type { KafkaCluster } from "../../launchers/kafka.js";
 import type { ManagedProcess } from "../../launchers/process.js";
 import { findDescendant, processUsage, type ProcessUsage } from "../lib/proc.js";
 import { percentile } from "../lib/stats.js";
 import type { ReplicatorUnderTest } from "./replicators.js";
-import { installRequestQueueFix } from "../../replicator/kafkajs-request-queue.js";
 
 export interface ReplicationParams {
   records: number;
@@ -60,8 +60,6 @@ export interface ReplicationRun {
 }
 
 export type Progress = (line: string) => void;
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function client(cluster: KafkaCluster, id: string): Kafka {
   return new Kafka({
@@ -348,9 +346,6 @@ export async function runReplication(
   params: ReplicationParams,
   context: RunContext,
 ): Promise<ReplicationRun> {
-  // The load generator and the measuring consumer without kafkajs's 1 ms timer per idle connection: less
-  // CPU taken from every contender alike on the shared cores.
-  installRequestQueueFix();
   const runId = randomBytes(4).toString("hex");
   const prefix = `bench-${runId}-`;
   const drainTopic = `${prefix}drain`;

@@ -7,7 +7,7 @@
  * request (produce v3–v7: the record-batch v2 format) into one buffer in two passes (sizes, then bytes)
  * and takes the checksum from `@node-rs/crc32` (native CRC-32C).
  *
- * The bytes are identical to kafkajs's own: `test/replicator/produce-encoding.test.ts` compares them over
+ * The bytes are identical to kafkajs's own: `test/kafka/produce-encoding.test.ts` compares them over
  * randomised requests. Whatever this encoder does not handle (compressed batches, values kafkajs would
  * coerce or reject) goes to kafkajs's own encoder unchanged, so behaviour and errors stay kafkajs's.
  *
@@ -17,13 +17,13 @@
  */
 import { createRequire } from "node:module";
 import { crc32c } from "@node-rs/crc32";
-import { utf8Length, writeUtf8 } from "./utf8.js";
-import { installPatch, type PatchState } from "./kafkajs-patch.js";
+import { utf8Length, writeUtf8 } from "../utf8.js";
+import { installPatch, type PatchState } from "../version.js";
 
 const require = createRequire(import.meta.url);
 
 /** The kafkajs version whose produce request this module reproduces byte for byte. */
-export { VERIFIED_KAFKAJS_VERSION } from "./kafkajs-patch.js";
+export { VERIFIED_KAFKAJS_VERSION } from "../version.js";
 const V3_REQUEST = "kafkajs/src/protocol/requests/produce/v3/request.js";
 /** Produce v4–v7 request modules capture the v3 module when they load. */
 const LATER_REQUESTS = [4, 5, 6, 7].map((v) => `kafkajs/src/protocol/requests/produce/v${v}/request.js`);
@@ -82,7 +82,9 @@ const MAGIC_V2 = 2;
 const TRANSACTIONAL_BIT = 16;
 const U32_HIGH_BITS = 0xffffff80;
 
-const Long = require("kafkajs/src/utils/long.js") as LongStatic;
+/** kafkajs's Long, loaded on first use (after the version guard), not when this module is imported. */
+let longModule: LongStatic | undefined;
+const long = (): LongStatic => (longModule ??= require("kafkajs/src/utils/long.js") as LongStatic);
 
 function zigZag32(value: number): number {
   return ((value << 1) ^ (value >> 31)) >>> 0;
@@ -134,9 +136,9 @@ function writeVarLong(buf: Buffer, offset: number, value: number): number {
 }
 
 function writeInt64(buf: Buffer, offset: number, value: unknown): number {
-  const long = Long.fromValue(value);
-  buf.writeInt32BE(long.getHighBits(), offset);
-  buf.writeInt32BE(long.getLowBits(), offset + 4);
+  const int64 = long().fromValue(value);
+  buf.writeInt32BE(int64.getHighBits(), offset);
+  buf.writeInt32BE(int64.getLowBits(), offset + 4);
   return offset + 8;
 }
 
@@ -333,7 +335,7 @@ export function encodeProduceRequestBody(
 ): Buffer | undefined {
   if ((args.compression ?? 0) !== 0) return undefined;
   const transactionalId = args.transactionalId ?? null;
-  const producerId = args.producerId ?? Long.fromInt(-1);
+  const producerId = args.producerId ?? long().fromInt(-1);
   const producerEpoch = args.producerEpoch ?? 0;
   const planned: { topic: string; partitions: PlannedPartition[] }[] = [];
   let size = sizeOfString(transactionalId) + 2 + 4 + 4;

@@ -14,7 +14,9 @@
  * then does not resolve the source offsets and the records are read and sent again (at-least-once).
  */
 import type { Kafka, Message } from "kafkajs";
-import { ReplicatorError } from "./errors.js";
+import { sleep } from "../common/time.js";
+import { KafkaError } from "./errors.js";
+import { patchesRefused } from "./version.js";
 
 interface ProducePartitionResponse {
   partition: number;
@@ -69,10 +71,6 @@ interface PendingSend {
   reject: (err: unknown) => void;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
 /** kafkajs's own cluster factory of this client, or undefined when this kafkajs does not have one. */
 function clusterFactory(kafka: Kafka): CreateCluster | undefined {
   const symbol = Object.getOwnPropertySymbols(kafka).find(
@@ -93,8 +91,18 @@ export class DirectProducer {
     private readonly options: Required<DirectProducerOptions>,
   ) {}
 
-  /** A sender for one target topic, or undefined when kafkajs does not expose its cluster factory. */
-  static create(kafka: Kafka, topic: string, options: DirectProducerOptions): DirectProducer | undefined {
+  /**
+   * A sender for one target topic, or undefined when kafkajs's internals are off limits (another kafkajs
+   * version, `LP_KAFKAJS_PATCHES=off`) or it does not expose its cluster factory: the caller then uses
+   * kafkajs's own producer.
+   */
+  static create(
+    kafka: Kafka,
+    topic: string,
+    options: DirectProducerOptions,
+    env: NodeJS.ProcessEnv = process.env,
+  ): DirectProducer | undefined {
+    if (patchesRefused(env) !== undefined) return undefined;
     const factory = clusterFactory(kafka);
     if (!factory) return undefined;
     const cluster = factory({
@@ -182,12 +190,9 @@ export class DirectProducer {
         const led = new Set(Object.values(byLeader).flat());
         const missing = partitions.filter((p) => !led.has(p));
         if (missing.length > 0) {
-          throw new ReplicatorError(
+          throw new KafkaError(
             "NOT_ACKNOWLEDGED",
             `${topic}${JSON.stringify(missing)}: no leader in the metadata`,
-            {
-              retriable: true,
-            },
           );
         }
         await Promise.all(
@@ -216,13 +221,7 @@ export class DirectProducer {
                   t.partitions.some((r) => r.partition === p.partition && r.errorCode === 0),
               );
               if (!acked) {
-                throw new ReplicatorError(
-                  "NOT_ACKNOWLEDGED",
-                  `${topic}[${p.partition}]: no acknowledgement`,
-                  {
-                    retriable: true,
-                  },
-                );
+                throw new KafkaError("NOT_ACKNOWLEDGED", `${topic}[${p.partition}]: no acknowledgement`);
               }
             }
           }),
@@ -233,7 +232,7 @@ export class DirectProducer {
         if (!isRetriable(err) || attempt >= this.options.retries) throw err;
         const base = Math.min(this.options.maxRetryMs, this.options.initialRetryMs * 2 ** attempt);
         await this.cluster.refreshMetadata().catch(() => undefined);
-        await sleep(base / 2 + Math.random() * (base / 2));
+        await sleep(base / 2 + Math.random() * (base / 2), { unref: true });
       }
     }
   }

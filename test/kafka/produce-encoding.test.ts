@@ -7,7 +7,7 @@ import {
   type EncoderConstructor,
   type ProduceArgs,
   type ProduceMessage,
-} from "../../replicator/produce-encoding.js";
+} from "../../kafka/patches/produce-encoding.js";
 import { prng } from "../support/prng.js";
 
 const require = createRequire(import.meta.url);

@@ -10,7 +10,7 @@ import {
   invalidatesCoordinator,
   invalidatingOnFailure,
   retryingConcurrentTransactions,
-} from "../../replicator/kafkajs-transactions.js";
+} from "../../kafka/patches/transactions.js";
 
 const require = createRequire(import.meta.url);
 const kafkajsErrors = require("kafkajs/src/errors.js") as {

@@ -19,7 +19,7 @@
  * `LP_KAFKAJS_REQUEST_QUEUE=kafkajs` keeps kafkajs's own method.
  */
 import { createRequire } from "node:module";
-import { installPatch, type PatchState } from "./kafkajs-patch.js";
+import { installPatch, type PatchState } from "../version.js";
 
 const require = createRequire(import.meta.url);
 const REQUEST_QUEUE = "kafkajs/src/network/requestQueue/index.js";

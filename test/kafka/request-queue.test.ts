@@ -5,7 +5,7 @@ import {
   nextCheckDelay,
   scheduleCheckPendingRequests,
   type RequestQueueLike,
-} from "../../replicator/kafkajs-request-queue.js";
+} from "../../kafka/patches/request-queue.js";
 
 const require = createRequire(import.meta.url);
 

@@ -36,7 +36,9 @@
  * `LP_KAFKAJS_TRANSACTIONS=kafkajs` keeps kafkajs's own behaviour.
  */
 import { createRequire } from "node:module";
-import { installPatch, type PatchState } from "./kafkajs-patch.js";
+import { sleep } from "../../common/time.js";
+import { CONCURRENT_TRANSACTIONS, protocolErrorCode } from "../protocol.js";
+import { installPatch, type PatchState } from "../version.js";
 
 const require = createRequire(import.meta.url);
 
@@ -58,22 +60,12 @@ export const COORDINATOR_METHODS = [
   "offsetFetch",
 ] as const;
 
-/** Kafka's CONCURRENT_TRANSACTIONS error code. */
-export const CONCURRENT_TRANSACTIONS = 51;
 /** Waits before each retry of a request answered CONCURRENT_TRANSACTIONS (ms; 1,022 ms in all). */
 export const CONCURRENT_TRANSACTIONS_BACKOFF_MS: readonly number[] = [
   1, 1, 2, 2, 4, 4, 8, 8, 16, 16, 32, 32, 64, 64, 128, 128, 256, 256,
 ];
 /** The broker requests of a transaction that the coordinator answers CONCURRENT_TRANSACTIONS. */
 export const CONCURRENT_TRANSACTIONS_METHODS = ["addPartitionsToTxn", "addOffsetsToTxn"] as const;
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** The Kafka error code of a kafkajs protocol error; undefined for any other error (connection, timeout). */
-export function protocolErrorCode(error: unknown): number | undefined {
-  const e = error as { name?: unknown; code?: unknown } | null;
-  return e?.name === "KafkaJSProtocolError" && typeof e.code === "number" ? e.code : undefined;
-}
 
 /**
  * A broker request retried, after the waits of `backoffMs`, while it fails with CONCURRENT_TRANSACTIONS;

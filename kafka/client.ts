@@ -1,0 +1,50 @@
+/**
+ * The one Kafka client factory of the platform: brokers, client id, timeouts, retries and the one
+ * kafkajs log adapter. Every process builds its kafkajs clients here (the security settings of a
+ * cluster will join these options).
+ */
+import kafkajs from "kafkajs";
+import type { Kafka, RetryOptions } from "kafkajs";
+import type { Logger } from "pino";
+
+// kafkajs is CommonJS: under plain Node ESM only its default export is reliable.
+const { Kafka: KafkaClient, logLevel } = kafkajs;
+
+export interface KafkaClientOptions {
+  brokers: string[];
+  clientId: string;
+  connectionTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  retry?: RetryOptions;
+}
+
+/** kafkajs log lines that say nothing an operator can act on. */
+const QUIET_PREFIXES = [
+  // Bounded retries are deliberate: a failed send is not committed and is retried from the source.
+  "Limiting retries for the idempotent producer",
+];
+
+/** The one kafkajs log adapter: kafkajs's levels onto pino's, messages prefixed `kafkajs:`. */
+export function kafkaLogCreator(logger: Logger) {
+  return () =>
+    ({ level, log }: { level: number; log: { message: string; [k: string]: unknown } }) => {
+      const { message, timestamp: _t, logger: _l, ...extra } = log;
+      if (QUIET_PREFIXES.some((prefix) => message.startsWith(prefix))) return;
+      if (level === logLevel.ERROR) logger.error(extra, `kafkajs: ${message}`);
+      else if (level === logLevel.WARN) logger.warn(extra, `kafkajs: ${message}`);
+      else logger.debug(extra, `kafkajs: ${message}`);
+    };
+}
+
+/** A kafkajs client logging through `logger` (warnings and errors; debug lines at pino's debug). */
+export function createKafka(options: KafkaClientOptions, logger: Logger): Kafka {
+  return new KafkaClient({
+    clientId: options.clientId,
+    brokers: options.brokers,
+    ...(options.connectionTimeoutMs !== undefined ? { connectionTimeout: options.connectionTimeoutMs } : {}),
+    ...(options.requestTimeoutMs !== undefined ? { requestTimeout: options.requestTimeoutMs } : {}),
+    ...(options.retry !== undefined ? { retry: options.retry } : {}),
+    logLevel: logLevel.WARN,
+    logCreator: kafkaLogCreator(logger),
+  });
+}

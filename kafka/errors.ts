@@ -1,0 +1,23 @@
+/** The error catalogue of the Kafka home (client factory, patches, direct producer). */
+import { PlatformError, type ErrorSpec, type PlatformErrorOptions } from "../common/errors.js";
+
+export const KAFKA_ERRORS = {
+  KAFKAJS_PATCH_FAILED: {
+    retriable: false,
+    description:
+      "The verified kafkajs version is installed but one of its internals a patch replaces is missing (a modified install): the process refuses to run half-patched.",
+  },
+  NOT_ACKNOWLEDGED: {
+    retriable: true,
+    description:
+      "A destination partition did not acknowledge a produce request (no leader, or an error code) after every retry.",
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type KafkaErrorCode = keyof typeof KAFKA_ERRORS;
+
+export class KafkaError extends PlatformError<KafkaErrorCode> {
+  constructor(code: KafkaErrorCode, message: string, options: PlatformErrorOptions = {}) {
+    super(code, message, KAFKA_ERRORS[code].retriable, options);
+  }
+}
