@@ -5,7 +5,7 @@
  */
 import kafkajs from "kafkajs";
 import type { Kafka, RetryOptions } from "kafkajs";
-import type { Logger } from "pino";
+import { pino, type Logger } from "pino";
 
 // kafkajs is CommonJS: under plain Node ESM only its default export is reliable.
 const { Kafka: KafkaClient, logLevel } = kafkajs;
@@ -35,6 +35,9 @@ export function kafkaLogCreator(logger: Logger) {
       else logger.debug(extra, `kafkajs: ${message}`);
     };
 }
+
+/** A logger for clients whose failures their caller reports itself (launcher probes, the scenario). */
+export const SILENT_LOGGER: Logger = pino({ level: "silent" });
 
 /** A kafkajs client logging through `logger` (warnings and errors; debug lines at pino's debug). */
 export function createKafka(options: KafkaClientOptions, logger: Logger): Kafka {

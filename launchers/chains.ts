@@ -6,6 +6,7 @@ import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { LaunchError } from "./errors.js";
 import { freePort } from "./ports.js";
 import { startManaged, waitUntil, type ManagedProcess } from "./process.js";
 
@@ -55,18 +56,22 @@ export async function rpc<T = unknown>(url: string, method: string, params: unkn
     signal: AbortSignal.timeout(5_000),
   });
   const body = (await response.json()) as { result?: T; error?: { message: string } };
-  if (body.error) throw new Error(`${method}: ${body.error.message}`);
+  if (body.error) throw new LaunchError("CHAIN_RPC_FAILED", `${method}: ${body.error.message}`);
   return body.result as T;
 }
 
 export async function startChains(options: StartChainsOptions): Promise<ChainSet> {
   const { chainIds } = options;
-  if (chainIds.length === 0) throw new Error("startChains: chainIds is empty");
+  if (chainIds.length === 0)
+    throw new LaunchError("LAUNCH_INVALID_OPTIONS", "startChains: chainIds is empty");
   if (new Set(chainIds).size !== chainIds.length) {
-    throw new Error(`startChains: chain ids must be distinct, got ${chainIds.join(", ")}`);
+    throw new LaunchError(
+      "LAUNCH_INVALID_OPTIONS",
+      `startChains: chain ids must be distinct, got ${chainIds.join(", ")}`,
+    );
   }
   if (options.ports && options.ports.length !== chainIds.length) {
-    throw new Error("startChains: ports must have one entry per chain id");
+    throw new LaunchError("LAUNCH_INVALID_OPTIONS", "startChains: ports must have one entry per chain id");
   }
   const hostname = options.hostname ?? "127.0.0.1";
   if (options.logDir) mkdirSync(options.logDir, { recursive: true });

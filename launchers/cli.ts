@@ -7,6 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { startChains, type ChainSet } from "./chains.js";
+import { LaunchError } from "./errors.js";
 import { startKafkaClusters, type KafkaSet } from "./kafka.js";
 
 const HELP = `Usage: launch <command> [options]
@@ -60,7 +61,13 @@ function parse(argv: string[]): Args | "help" {
     if (raw === undefined) return fallback;
     const n = Number(raw);
     if (!Number.isInteger(n) || n < min)
-      throw new Error(`--${name} must be an integer >= ${min}, got '${raw}'`);
+      throw new LaunchError(
+        "LAUNCH_INVALID_OPTIONS",
+        `--${name} must be an integer >= ${min}, got '${raw}'`,
+        {
+          field: `--${name}`,
+        },
+      );
     return n;
   };
   return {

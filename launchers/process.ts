@@ -11,6 +11,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { sleep } from "../common/time.js";
+import { LaunchError } from "./errors.js";
 
 const GUARD = fileURLToPath(new URL("./guard.sh", import.meta.url));
 
@@ -55,7 +57,7 @@ export function startManaged(options: ManagedOptions): ManagedProcess {
     stdio: ["pipe", "pipe", "pipe"],
   });
   if (child.pid === undefined) {
-    throw new Error(`${options.name}: could not start ${options.command}`);
+    throw new LaunchError("PROCESS_NOT_READY", `${options.name}: could not start ${options.command}`);
   }
   const pid = child.pid;
   const lines: string[] = [];
@@ -122,7 +124,8 @@ export async function waitUntil(check: () => Promise<boolean>, options: WaitOpti
   let lastError: unknown;
   for (;;) {
     if (options.process && !options.process.running()) {
-      throw new Error(
+      throw new LaunchError(
+        "PROCESS_NOT_READY",
         `${options.what}: ${options.process.name} exited before it was ready\n${options.process.tail()}`,
       );
     }
@@ -134,9 +137,13 @@ export async function waitUntil(check: () => Promise<boolean>, options: WaitOpti
     if (Date.now() > deadline) {
       const reason = lastError instanceof Error ? ` (last error: ${lastError.message})` : "";
       const tail = options.process ? `\n${options.process.tail()}` : "";
-      throw new Error(`${options.what}: not ready after ${options.timeoutMs} ms${reason}${tail}`);
+      throw new LaunchError(
+        "PROCESS_NOT_READY",
+        `${options.what}: not ready after ${options.timeoutMs} ms${reason}${tail}`,
+        { cause: lastError },
+      );
     }
-    await new Promise((resolve) => setTimeout(resolve, interval));
+    await sleep(interval);
   }
 }
 

@@ -2,6 +2,7 @@
  * `platform` — the README's run command: the whole platform on this machine (no Docker), a short
  * scenario a person can follow, then it keeps running until Ctrl-C.
  */
+import { errorText } from "../common/log.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -96,7 +97,7 @@ async function main(): Promise<number> {
     await new Promise<never>(() => setInterval(() => undefined, 1 << 30));
     return 0;
   } catch (error) {
-    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`error: ${errorText(error)}\n`);
     await stop();
     return 1;
   }

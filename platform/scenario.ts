@@ -6,9 +6,12 @@
  *   4. create a new application topic in dc1 and show it discovered and replicated to dc2.
  * Each step reports ok or failed; the caller decides what a failure means (`--once` exits non-zero).
  */
+import { errorText } from "../common/log.js";
 import { randomBytes, randomUUID } from "node:crypto";
 import { Wallet } from "ethers";
-import { Kafka, logLevel, type Admin } from "kafkajs";
+import type { Admin } from "kafkajs";
+import { createKafka, SILENT_LOGGER } from "../kafka/client.js";
+import { LaunchError } from "../launchers/errors.js";
 import { EVENTS_TOPIC, PRIMARY_DC, REPLICA_DC, type Platform } from "./topology.js";
 
 export interface StepResult {
@@ -102,7 +105,7 @@ async function poll<T>(what: string, timeoutMs: number, check: () => Promise<T |
     }
     if (Date.now() > deadline) {
       const reason = lastError instanceof Error ? ` (last error: ${lastError.message})` : "";
-      throw new Error(`${what}: not done after ${timeoutMs} ms${reason}`);
+      throw new LaunchError("SCENARIO_STEP_FAILED", `${what}: not done after ${timeoutMs} ms${reason}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
@@ -134,7 +137,7 @@ export async function runScenario(
       say(`   ok: ${detail}`);
       return true;
     } catch (error) {
-      const detail = error instanceof Error ? error.message : String(error);
+      const detail = errorText(error);
       steps.push({ name, ok: false, detail, ms: Date.now() - started });
       say(`   FAILED: ${detail}`);
       return false;
@@ -161,7 +164,10 @@ export async function runScenario(
             { "idempotency-key": randomUUID() },
           );
           if (status !== 202 && status !== 201) {
-            throw new Error(`POST /v1/licenses answered ${status} ${JSON.stringify(body)}`);
+            throw new LaunchError(
+              "SCENARIO_STEP_FAILED",
+              `POST /v1/licenses answered ${status} ${JSON.stringify(body)}`,
+            );
           }
           licenses[index] = body;
           accepted.update(++done);
@@ -181,7 +187,10 @@ export async function runScenario(
               `/v1/licenses/${license.id}`,
             );
             if (body.status === "failed")
-              throw new Error(`license ${license.id} failed: ${body.error?.message}`);
+              throw new LaunchError(
+                "SCENARIO_STEP_FAILED",
+                `license ${license.id} failed: ${body.error?.message}`,
+              );
             return body.status === "confirmed" ? body : undefined;
           });
           confirmed.update(++confirmedCount);
@@ -207,7 +216,10 @@ export async function runScenario(
       }
       const used = [...byChain.keys()].length;
       if (used < 2)
-        throw new Error(`all licenses landed on ${used} chain(s); the weighted policy spreads them`);
+        throw new LaunchError(
+          "SCENARIO_STEP_FAILED",
+          `all licenses landed on ${used} chain(s); the weighted policy spreads them`,
+        );
       return `${used} chains used; every license records the policy and reason that chose its chain`;
     });
   }
@@ -217,12 +229,11 @@ export async function runScenario(
   await step(
     `3. License events replicated to ${REPLICA_DC} (${replicatedTopic}); the replica answers`,
     async () => {
-      if (!issued) throw new Error("no licenses were issued in step 1");
-      const kafka = new Kafka({
-        clientId: "platform-scenario",
-        brokers: platform.brokersOf(REPLICA_DC),
-        logLevel: logLevel.NOTHING,
-      });
+      if (!issued) throw new LaunchError("SCENARIO_STEP_FAILED", "no licenses were issued in step 1");
+      const kafka = createKafka(
+        { clientId: "platform-scenario", brokers: platform.brokersOf(REPLICA_DC) },
+        SILENT_LOGGER,
+      );
       const consumer = kafka.consumer({ groupId: `scenario-${randomBytes(4).toString("hex")}` });
       const issuedIds = new Set(licenses.map((l) => l.id));
       const counts = new Map<string, number>();
@@ -259,7 +270,13 @@ export async function runScenario(
         let timer: NodeJS.Timeout | undefined;
         const timedOut = new Promise<never>((_, reject) => {
           timer = setTimeout(
-            () => reject(new Error(`only ${seenIssued.size}/${issuedIds.size} issued events arrived`)),
+            () =>
+              reject(
+                new LaunchError(
+                  "SCENARIO_STEP_FAILED",
+                  `only ${seenIssued.size}/${issuedIds.size} issued events arrived`,
+                ),
+              ),
             timeoutMs,
           );
         });
@@ -300,7 +317,10 @@ export async function runScenario(
         `   replica ${replica.url}: ${found}/${licenses.length} licenses found; verify ${sample.id} → ${result}`,
       );
       if (result !== "VALID")
-        throw new Error(`replica verify answered ${verify.status} ${JSON.stringify(verify.body)}`);
+        throw new LaunchError(
+          "SCENARIO_STEP_FAILED",
+          `replica verify answered ${verify.status} ${JSON.stringify(verify.body)}`,
+        );
       return `events replicated, replica serves ${found} lookups and verifies on-chain`;
     },
   );
@@ -312,16 +332,14 @@ export async function runScenario(
       const topic = `orders-${randomBytes(3).toString("hex")}`;
       const target = `${PRIMARY_DC}.${topic}`;
       const records = 100;
-      const source = new Kafka({
-        clientId: "platform-scenario",
-        brokers: platform.brokersOf(PRIMARY_DC),
-        logLevel: logLevel.NOTHING,
-      });
-      const destination = new Kafka({
-        clientId: "platform-scenario",
-        brokers: platform.brokersOf(REPLICA_DC),
-        logLevel: logLevel.NOTHING,
-      });
+      const source = createKafka(
+        { clientId: "platform-scenario", brokers: platform.brokersOf(PRIMARY_DC) },
+        SILENT_LOGGER,
+      );
+      const destination = createKafka(
+        { clientId: "platform-scenario", brokers: platform.brokersOf(REPLICA_DC) },
+        SILENT_LOGGER,
+      );
       const sourceAdmin = source.admin();
       const destinationAdmin = destination.admin();
       const producer = source.producer({ idempotent: true });

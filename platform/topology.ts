@@ -14,6 +14,7 @@ import { HDNodeWallet, Wallet } from "ethers";
 import { stringify as toYaml } from "yaml";
 import { startChains, type ChainSet } from "../launchers/chains.js";
 import { startKafkaClusters, type KafkaSet } from "../launchers/kafka.js";
+import { LaunchError } from "../launchers/errors.js";
 import { freePort } from "../launchers/ports.js";
 import { startManaged, waitUntil, type ManagedProcess } from "../launchers/process.js";
 import { deployAll } from "../scripts/deploy.js";
@@ -129,7 +130,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     const kafkaSet = kafka;
     const brokersOf = (dc: string): string[] => {
       const cluster = kafkaSet.clusters.find((c) => c.name === dc);
-      if (!cluster) throw new Error(`no datacenter ${dc}`);
+      if (!cluster) throw new LaunchError("UNKNOWN_DATACENTER", `no datacenter ${dc}`);
       return cluster.brokers;
     };
     for (const c of chains.chains) log(`  chain ${c.chainId}  ${c.rpcUrl}`);

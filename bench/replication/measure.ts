@@ -3,6 +3,7 @@
  * the end-to-end latency under a steady produce rate and the discovery of a new topic, read the
  * process's CPU time and peak RSS, stop it and delete every topic of the run.
  */
+import { errorText } from "../../common/log.js";
 import { randomBytes } from "node:crypto";
 import { appendFile, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -520,7 +521,7 @@ export async function runReplication(
         : `    discovery: not within ${params.discoveryTimeoutSeconds} s`,
     );
   } catch (error) {
-    result.error = error instanceof Error ? error.message : String(error);
+    result.error = errorText(error);
     progress(`    FAILED: ${result.error.split("\n")[0]}`);
   } finally {
     const final = usage();

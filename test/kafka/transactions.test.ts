@@ -212,6 +212,9 @@ describe("kafkajs transaction fixes", () => {
         clientId: "coordinator-cache-test",
         brokers: dc.brokers,
         logLevel: kafkajs.logLevel.NOTHING,
+        // The first TxnOffsetCommit may meet a fresh broker still creating __consumer_offsets (this file
+        // can be the first to use a group coordinator): kafkajs retries it with the client's retry.
+        retry: { retries: 12, initialRetryTime: 300, maxRetryTime: 5000 },
       });
       const topic = randomTopic("coord");
       const admin = kafka.admin();

@@ -6,7 +6,6 @@ import { Kafka, logLevel, Partitioners, type Consumer } from "kafkajs";
 import {
   connectKafkaClusters,
   describeCluster,
-  freePorts,
   KafkaLaunchError,
   kafkaLibDir,
   parseKafkaBrokers,
@@ -15,6 +14,7 @@ import {
   type KafkaCluster,
   type KafkaSet,
 } from "../../launchers/kafka.js";
+import { freePorts } from "../../launchers/ports.js";
 import { pidAlive } from "../../launchers/process.js";
 import { randomTopic } from "../fixtures/infra.js";
 import { eventually, launchCli, processesMatching } from "../support/procs.js";

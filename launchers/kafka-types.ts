@@ -1,0 +1,65 @@
+/** The shapes the Kafka launchers hand out and take (local clusters and external mode alike). */
+
+export interface KafkaCluster {
+  /** Datacenter name, e.g. `dc1`. */
+  name: string;
+  /** Bootstrap servers, `host:port`. */
+  brokers: string[];
+  /** Data dir of a launched cluster (config, KRaft logs, `logs/server.log`); absent in external mode. */
+  dataDir?: string;
+  /** KRaft cluster id of a launched cluster. */
+  clusterId?: string;
+  /** Pid of the managed process (guard) running the broker; absent in external mode. */
+  pid?: number;
+  /** The broker's log4j log file (launched clusters). */
+  logFile?: string;
+}
+
+export interface KafkaSet {
+  clusters: KafkaCluster[];
+  /** Pids of the managed broker processes (empty in external mode). */
+  pids: number[];
+  /** Stops launched brokers and deletes their data dirs (unless `keepData`); a no-op in external mode. */
+  stop(): Promise<void>;
+}
+
+/** Minimal structured logger (pino-compatible). */
+export interface LauncherLogger {
+  info(obj: object, msg?: string): void;
+}
+
+export interface StartKafkaOptions {
+  /** One cluster per name. Default: `count` names `dc1`, `dc2`, ... */
+  names?: string[];
+  /** Number of clusters when `names` is not given (default 2). */
+  count?: number;
+  /** Explicit client (PLAINTEXT) ports, aligned with `names`; default: free ports. */
+  ports?: number[];
+  /** Explicit controller ports, aligned with `names`; default: free ports. */
+  controllerPorts?: number[];
+  /** Directory holding the Kafka jars; default {@link kafkaLibDir}(). */
+  libDir?: string;
+  /** Parent of the per-cluster data dirs; default the OS temp dir. */
+  baseDir?: string;
+  /** Keep the data dirs after `stop()` (and after a failed start). */
+  keepData?: boolean;
+  /** JVM max heap, e.g. `256m` (default `LP_KAFKA_HEAP` or `256m`). */
+  heap?: string;
+  /** Extra JVM options appended after the defaults. */
+  jvmOptions?: string[];
+  /** Broker properties that override or extend the defaults of {@link brokerProperties}. */
+  brokerProperties?: Record<string, string | number | boolean>;
+  /** log4j level of the broker's `server.log` (default INFO). */
+  logLevel?: "ERROR" | "WARN" | "INFO" | "DEBUG";
+  /**
+   * Class data sharing: the first broker that finds no archive writes one when it stops
+   * (`-XX:ArchiveClassesAtExit`), later brokers map it (`-XX:SharedArchiveFile`) and start about a
+   * third faster. Default true unless `LP_KAFKA_CDS=0`.
+   */
+  classDataSharing?: boolean;
+  /** How long one cluster may take to answer (default 60 s). */
+  startTimeoutMs?: number;
+  /** Seconds between SIGTERM and SIGKILL on stop (default 20). */
+  graceSeconds?: number;
+  logger?: LauncherLogger;
+}
