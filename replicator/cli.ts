@@ -12,6 +12,7 @@ import { startAdminServer } from "./admin.js";
 import { loadConfigFile, resolveWorkers } from "./config.js";
 import { Replicator } from "./engine.js";
 import { ConfigError } from "./errors.js";
+import { errorFields } from "../common/log.js";
 import { createMetrics } from "./metrics.js";
 import { ReplicatorPool } from "./pool.js";
 
@@ -93,7 +94,7 @@ async function main(): Promise<number> {
       replicator.updateConfig(loadConfigFile(file));
     } catch (err) {
       logger.error(
-        { err: err instanceof ConfigError ? err.issues : String(err) },
+        { err: errorFields(err), ...(err instanceof ConfigError ? { issues: err.issues } : {}) },
         "configuration change rejected",
       );
     }
