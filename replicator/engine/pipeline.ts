@@ -33,24 +33,21 @@ import {
   EOS_SOURCE_COMMIT_MS,
   SLICE_LIMITS,
 } from "./tuning.js";
-import type { EngineContext, PartitionProgress } from "./types.js";
+import { PipelineProgress } from "./progress.js";
+import type { EngineContext } from "./types.js";
 
 export type PipelineState = "starting" | "running" | "stopping" | "failed";
 
 export class PipelineTask {
   readonly groupId: string;
   readonly policy: ReplicationPolicy;
-  readonly startedAt = Date.now();
   state: PipelineState = "starting";
   error?: string;
   sourcePartitions = 0;
   targetPartitions = 0;
   /** Source partitions this replicator owns, as the pipeline's consumer group assigned them. */
   assigned: number[] = [];
-  readonly partitions = new Map<number, PartitionProgress>();
-  records = 0;
-  bytes = 0;
-  skipped = 0;
+  readonly progress: PipelineProgress;
   private maxBatchBytes = 0;
   private consumer?: Consumer;
   private destination: Destination = {};
@@ -79,6 +76,7 @@ export class PipelineTask {
     this.groupId = `${OWN_TOPIC_PREFIX}${config.replicator.id}.${pipeline.sourceDc}.${pipeline.sourceTopic}.${pipeline.destinationDc}`;
     this.policy = policyFor(config, pipeline.naming);
     this.log = ctx.logger.child({ pipeline: pipeline.id });
+    this.progress = new PipelineProgress(ctx.metrics, pipeline);
     const exactlyOnce = ctx.delivery === "exactly-once";
     this.commits = new OffsetCommits({
       commit: (positions) =>
@@ -87,7 +85,7 @@ export class PipelineTask {
       retryMs: ALO_COMMIT_RETRY_MS,
       // At-least-once: what the group holds is what /status reports as committed (exactly-once: the
       // destination transaction, set on acknowledgement).
-      onCommitted: exactlyOnce ? undefined : (positions) => this.markCommitted(positions),
+      onCommitted: exactlyOnce ? undefined : (positions) => this.progress.committed(positions),
       onError: (err) => {
         ctx.metrics.errors.inc({ kind: "commit" });
         this.log.debug({ err: errorFields(err) }, "offset commit failed; retrying");
@@ -284,9 +282,7 @@ export class PipelineTask {
       this.log.warn({ err: errorFields(err) }, "pipeline disconnect failed");
     }
     this.onStopped();
-    for (const partition of this.partitions.keys()) {
-      this.ctx.metrics.lag.remove({ pipeline: this.pipeline.id, partition: String(partition) });
-    }
+    this.progress.removeLag();
     this.log.info({ reason }, "pipeline stopped");
   }
 
@@ -298,14 +294,13 @@ export class PipelineTask {
   /** Copies one fetched batch (one source partition) to the destination, slice by slice. */
   private async replicateBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
-    const { pipeline: p, ctx } = this;
+    const p = this.pipeline;
     const { producer, direct } = this.destination;
     if (!producer && !direct) throw new ReplicatorError("NOT_STARTED", `pipeline ${p.id} has no producer`);
     const targetPartition =
       batch.partition < this.targetPartitions
         ? batch.partition
         : batch.partition % Math.max(1, this.targetPartitions);
-    const labels = { source: p.sourceDc, destination: p.destinationDc, topic: p.sourceTopic };
     const options: SliceOptions = {
       pipeline: p,
       policy: this.policy,
@@ -323,9 +318,7 @@ export class PipelineTask {
       // earlier sends, then resolved: the fetch position moves on, the committed one follows the acks.
       const slice = nextSlice(batch.messages, i, options);
       i = slice.end;
-      this.skipped += slice.skipped.length;
-      for (const reason of slice.skipped) ctx.metrics.skipped.inc({ ...labels, reason });
-      if (slice.chunked > 0) ctx.metrics.chunked.inc({ destination: p.destinationDc }, slice.chunked);
+      this.progress.sliced(slice.skipped, slice.chunked);
       const last = slice.last;
       if (!last) break;
       if (!slice.replicable) {
@@ -342,7 +335,7 @@ export class PipelineTask {
           requests,
         );
         this.eosStart?.set(batch.partition, BigInt(next));
-        this.acknowledged(batch.partition, last.offset, next, slice.timestamps, slice.bytes, true);
+        this.progress.acknowledged(batch.partition, last.offset, slice.timestamps, slice.bytes, next);
         // Best effort (monitoring, shorter re-reads), coalesced: the destination holds the real position.
         this.commits.acknowledge(batch.partition, next, EOS_SOURCE_COMMIT_MS);
       } else {
@@ -355,7 +348,7 @@ export class PipelineTask {
             for (const request of requests) await deliver(request);
           },
           () => {
-            this.acknowledged(batch.partition, last.offset, next, slice.timestamps, slice.bytes, false);
+            this.progress.acknowledged(batch.partition, last.offset, slice.timestamps, slice.bytes);
             // A send of a partition this member lost in a rebalance: its new owner has taken over the
             // position, and committing this one later could move it back.
             if (this.assigned.includes(batch.partition)) this.commits.acknowledge(batch.partition, next);
@@ -387,43 +380,5 @@ export class PipelineTask {
       await this.commits.commitNow();
     })();
     return this.revoking;
-  }
-
-  /** Bookkeeping of a slice the destination acknowledged (exactly-once: committed too): metrics, status. */
-  private acknowledged(
-    partition: number,
-    lastOffset: string,
-    next: string,
-    timestamps: readonly number[],
-    bytes: number,
-    committed: boolean,
-  ): void {
-    const p = this.pipeline;
-    const labels = { source: p.sourceDc, destination: p.destinationDc, topic: p.sourceTopic };
-    const ackAt = Date.now();
-    const latency = this.ctx.metrics.latency.labels({ destination: p.destinationDc });
-    for (const ts of timestamps) latency.observe((ackAt - ts) / 1000);
-    this.records += timestamps.length;
-    this.bytes += bytes;
-    this.ctx.metrics.records.inc(labels, timestamps.length);
-    this.ctx.metrics.bytes.inc(labels, bytes);
-    const progress = this.progressOf(partition);
-    progress.lastOffset = lastOffset;
-    if (committed) progress.committed = next;
-    progress.records += timestamps.length;
-  }
-
-  /** At-least-once: positions the source group now holds. */
-  private markCommitted(positions: readonly { partition: number; offset: string }[]): void {
-    for (const { partition, offset } of positions) this.progressOf(partition).committed = offset;
-  }
-
-  private progressOf(partition: number): PartitionProgress {
-    let progress = this.partitions.get(partition);
-    if (!progress) {
-      progress = { lastOffset: "-1", committed: "-1", records: 0 };
-      this.partitions.set(partition, progress);
-    }
-    return progress;
   }
 }

@@ -33,7 +33,7 @@ export async function refreshLag(
       for (const task of group) {
         const lags = new Map<number, number>();
         for (const o of offsets) {
-          const committed = task.partitions.get(o.partition)?.committed;
+          const committed = task.progress.partitions.get(o.partition)?.committed;
           const from = committed === undefined || committed === "-1" ? o.low : committed;
           const lag = Math.max(0, Number(BigInt(o.high) - BigInt(from)));
           lags.set(o.partition, lag);
@@ -49,7 +49,9 @@ export async function refreshLag(
 /** The /status entry of one pipeline. */
 export function pipelineStatus(task: PipelineTask, lag: Map<number, number> | undefined): PipelineStatus {
   const p = task.pipeline;
-  const partitions = [...new Set([...task.partitions.keys(), ...(lag?.keys() ?? [])])].sort((a, b) => a - b);
+  const partitions = [...new Set([...task.progress.partitions.keys(), ...(lag?.keys() ?? [])])].sort(
+    (a, b) => a - b,
+  );
   return {
     id: p.id,
     model: p.model,
@@ -58,12 +60,12 @@ export function pipelineStatus(task: PipelineTask, lag: Map<number, number> | un
     destination: { datacenter: p.destinationDc, topic: p.targetTopic, partitions: task.targetPartitions },
     state: task.state,
     ...(task.error !== undefined ? { error: task.error } : {}),
-    records: task.records,
-    bytes: task.bytes,
-    skipped: task.skipped,
+    records: task.progress.records,
+    bytes: task.progress.bytes,
+    skipped: task.progress.skipped,
     assigned: task.assigned,
     partitions: partitions.map((partition) => {
-      const progress = task.partitions.get(partition);
+      const progress = task.progress.partitions.get(partition);
       const l = lag?.get(partition);
       return {
         partition,
