@@ -66,16 +66,15 @@ export class ReplicatorError extends PlatformError<ReplicatorErrorCode> {
 }
 
 /**
- * An invalid configuration: each issue names its field (`replication[0].destinations[1]: ...`); `field`
- * is the first issue's path.
+ * An invalid configuration: each issue names its field (`replication[0].destinations[1]: ...`, the
+ * `fieldPath` style); `field` is the first issue's path (none for a file that cannot be read or parsed).
  */
 export class ConfigError extends ReplicatorError {
   readonly issues: string[];
   constructor(issues: string[], options: { cause?: unknown; field?: string } = {}) {
-    const field = options.field ?? issues[0]?.split(": ")[0];
     super("CONFIG_INVALID", `invalid replicator configuration: ${issues.join("; ")}`, {
       ...(options.cause !== undefined ? { cause: options.cause } : {}),
-      ...(field !== undefined ? { field } : {}),
+      ...(options.field !== undefined ? { field: options.field } : {}),
     });
     this.issues = issues;
   }

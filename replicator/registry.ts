@@ -44,15 +44,17 @@ export function parseRegistration(
   }
   const result = registrationSchema.safeParse(data);
   if (!result.success) {
+    const paths = result.error.issues.map((i) => fieldPath(i.path) || "(root)");
     throw new ConfigError(
-      result.error.issues.map((i) => `registration '${key}'.${fieldPath(i.path) || "(root)"}: ${i.message}`),
-      { cause: result.error },
+      result.error.issues.map((i, n) => `registration '${key}'.${paths[n]}: ${i.message}`),
+      { cause: result.error, ...(paths[0] !== undefined ? { field: paths[0] } : {}) },
     );
   }
   if (result.data.topic !== key) {
-    throw new ConfigError([
-      `registration '${key}'.topic: '${result.data.topic}' differs from the record key`,
-    ]);
+    throw new ConfigError(
+      [`registration '${key}'.topic: '${result.data.topic}' differs from the record key`],
+      { field: "topic" },
+    );
   }
   return { topic: key, registration: result.data };
 }
