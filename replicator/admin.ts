@@ -2,7 +2,8 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
-import type { Health } from "./aggregate.js";
+import type { Health } from "./engine/types.js";
+import { errorFields } from "../common/log.js";
 
 /** What the admin endpoints read: one engine (./engine.ts) or a pool of engines (./pool.ts). */
 export interface AdminTarget {
@@ -48,7 +49,7 @@ export async function startAdminServer(
       }
     };
     handle().catch((err: unknown) => {
-      options.logger.error({ err }, "admin request failed");
+      options.logger.error({ err: errorFields(err) }, "admin request failed");
       if (!res.headersSent) send(500, JSON.stringify({ error: "internal error" }));
     });
   });

@@ -7,12 +7,10 @@
  * engine that got furthest (the current owner; an engine that lost the partition in a rebalance keeps
  * its older figures).
  */
-import type { PipelineStatus, ReplicatorStatus } from "./engine.js";
+import type { Health, PipelineStatus, ReplicatorStatus } from "./engine/types.js";
+import { ReplicatorError } from "./errors.js";
 
-export interface Health {
-  ok: boolean;
-  datacenters: { name: string; reachable: boolean; error?: string }[];
-}
+export type { Health };
 
 /** Healthy when every engine is; a datacenter is reachable when every engine reaches it. */
 export function mergeHealth(parts: Health[]): Health {
@@ -61,7 +59,7 @@ function mergePipeline(a: PipelineStatus, b: PipelineStatus): PipelineStatus {
 /** The status of engines that run the same configuration, as if they were one replicator. */
 export function mergeStatus(parts: ReplicatorStatus[]): ReplicatorStatus & { workers: number } {
   const [first, ...rest] = parts;
-  if (!first) throw new Error("mergeStatus needs at least one status");
+  if (!first) throw new ReplicatorError("NO_STATUS", "mergeStatus needs at least one status");
   const pipelines = new Map(first.pipelines.map((p) => [p.id, p]));
   const applications = new Map(first.applications.map((a) => [`${a.datacenter}\u0000${a.topic}`, a]));
   let rounds = first.discovery.rounds;

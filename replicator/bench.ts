@@ -11,6 +11,8 @@ import { pino } from "pino";
 import { startKafkaClusters } from "../launchers/kafka.js";
 import { parseConfig } from "./config.js";
 import { Replicator } from "./engine.js";
+import { sleep } from "../common/time.js";
+import { installKafkajsPatches } from "../kafka/patches/index.js";
 
 const { values } = parseArgs({
   options: {
@@ -26,6 +28,8 @@ const size = Number(values.size);
 const partitions = Number(values.partitions);
 const rounds = Number(values.rounds);
 
+// A process entry: the engines run patched, as under replicator/cli.ts.
+installKafkajsPatches();
 const set = await startKafkaClusters({ names: ["dc1", "dc2"] });
 const logger = pino({ level: "warn" });
 const kafka = (dc: string) =>
@@ -43,7 +47,7 @@ const total = async (topic: string) => {
 };
 const until = async (check: () => Promise<boolean>) => {
   // A just-created destination topic may answer NOT_LEADER for a moment: that counts as "not yet".
-  while (!(await check().catch(() => false))) await new Promise((r) => setTimeout(r, 10));
+  while (!(await check().catch(() => false))) await sleep(10);
 };
 const config = (include: string) =>
   parseConfig({

@@ -102,10 +102,6 @@ function chunksOf(record: RecordLike, value: Buffer, maxBytes: number, id: strin
   return chunks;
 }
 
-export function isChunk(headers: Headers | undefined): boolean {
-  return headerString(headers, CHUNK_HEADERS.id) !== undefined;
-}
-
 interface Pending {
   count: number;
   parts: (Buffer | undefined)[];

@@ -12,6 +12,7 @@ import { startAdminServer } from "./admin.js";
 import { loadConfigFile, resolveWorkers } from "./config.js";
 import { Replicator } from "./engine.js";
 import { ConfigError } from "./errors.js";
+import { errorFields, errorText } from "../common/log.js";
 import { createMetrics } from "./metrics.js";
 import { ReplicatorPool } from "./pool.js";
 
@@ -49,7 +50,7 @@ async function main(): Promise<number> {
       strict: true,
     });
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${HELP}`);
+    process.stderr.write(`${errorText(err)}\n\n${HELP}`);
     return 2;
   }
   if (args.values.help) {
@@ -93,7 +94,7 @@ async function main(): Promise<number> {
       replicator.updateConfig(loadConfigFile(file));
     } catch (err) {
       logger.error(
-        { err: err instanceof ConfigError ? err.issues : String(err) },
+        { err: errorFields(err), ...(err instanceof ConfigError ? { issues: err.issues } : {}) },
         "configuration change rejected",
       );
     }
@@ -117,7 +118,7 @@ main().then(
   (code) => process.exit(code),
   (err: unknown) => {
     process.stderr.write(
-      `replicator failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      `replicator failed: ${err instanceof Error && err.stack ? err.stack : errorText(err)}\n`,
     );
     process.exit(1);
   },

@@ -6,6 +6,8 @@ import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { ConfigError } from "./errors.js";
+import { fieldPath } from "../common/errors.js";
+import { NAMING_POLICIES } from "./policy.js";
 
 /** Topics whose name starts with this prefix belong to the replicator itself and are never replicated. */
 export const OWN_TOPIC_PREFIX = "lp.replicator.";
@@ -38,7 +40,7 @@ const datacenterSchema = z
   })
   .strict();
 
-const namingSchema = z.enum(["identity", "prefixed"]);
+const namingSchema = z.enum(NAMING_POLICIES);
 
 const fullRule = z
   .object({
@@ -253,25 +255,19 @@ export const configSchema = z
 export type ReplicatorConfig = z.infer<typeof configSchema>;
 export type ReplicationRule = ReplicatorConfig["replication"][number];
 export type DatacenterConfig = ReplicatorConfig["datacenters"][number];
-export type NamingPolicyName = z.infer<typeof namingSchema>;
 export type ModelName = ReplicationRule["model"];
-
-/** `["replication", 0, "destinations", 1]` → `replication[0].destinations[1]`. */
-export function formatPath(path: readonly (string | number)[]): string {
-  let out = "";
-  for (const part of path) {
-    if (typeof part === "number") out += `[${part}]`;
-    else out += out === "" ? part : `.${part}`;
-  }
-  return out === "" ? "(root)" : out;
-}
 
 /** Validates a parsed configuration object; throws ConfigError naming each offending field. */
 export function parseConfig(input: unknown): ReplicatorConfig {
   const result = configSchema.safeParse(input);
   if (result.success) return result.data;
-  const issues = result.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`);
-  throw new ConfigError(issues, { cause: result.error });
+  // The one path style (common/errors.ts): `replication[0].destinations[1]`; "(root)" for the whole file.
+  const paths = result.error.issues.map((issue) => fieldPath(issue.path) || "(root)");
+  const issues = result.error.issues.map((issue, i) => `${paths[i]}: ${issue.message}`);
+  throw new ConfigError(issues, {
+    cause: result.error,
+    ...(paths[0] !== undefined ? { field: paths[0] } : {}),
+  });
 }
 
 /** Parses YAML (a superset of JSON) configuration text. */

@@ -11,7 +11,14 @@ import {
   type ReplicatorConfig,
 } from "./config.js";
 import type { Registration } from "./registry.js";
-import { createPolicy, readProvenance, routesTo, type Headers, type ReplicationPolicy } from "./policy.js";
+import {
+  createPolicy,
+  readProvenance,
+  routesTo,
+  type Headers,
+  type NamingPolicyName,
+  type ReplicationPolicy,
+} from "./policy.js";
 
 export interface Pipeline {
   /** Stable identity: `<src>/<topic>-><dst>/<target>`. */
@@ -27,7 +34,7 @@ export interface Pipeline {
   group?: string;
   /** Routing model: destinations for records without a destinations header. */
   defaultDestinations?: string[];
-  naming: "identity" | "prefixed";
+  naming: NamingPolicyName;
 }
 
 /** Topics present in each datacenter, by datacenter name. */
@@ -44,7 +51,7 @@ export function pipelineId(
   return `${p.sourceDc}/${p.sourceTopic}->${p.destinationDc}/${p.targetTopic}`;
 }
 
-export function policyFor(config: ReplicatorConfig, naming: "identity" | "prefixed"): ReplicationPolicy {
+export function policyFor(config: ReplicatorConfig, naming: NamingPolicyName): ReplicationPolicy {
   return createPolicy(
     naming,
     config.datacenters.map((d) => d.name),
@@ -69,7 +76,7 @@ export function planPipelines(
   const add = (
     rule: number,
     model: ModelName,
-    naming: "identity" | "prefixed",
+    naming: NamingPolicyName,
     src: string,
     topic: string,
     dst: string,
@@ -97,7 +104,7 @@ export function planPipelines(
     out.set(p.id, p);
   };
   /** Local application topics of `dc` selected by `patterns` under `naming`. */
-  const candidates = (dc: string, patterns: readonly string[], naming: "identity" | "prefixed") => {
+  const candidates = (dc: string, patterns: readonly string[], naming: NamingPolicyName) => {
     const policy = policyFor(config, naming);
     return topicsOf(discovered, dc)
       .filter(

@@ -16,6 +16,10 @@ export const HEADERS = {
   destinations: "lp.destinations",
 } as const;
 
+/** The naming policies of target topics: `identity` keeps the name, `prefixed` prepends the source datacenter. */
+export const NAMING_POLICIES = ["identity", "prefixed"] as const;
+export type NamingPolicyName = (typeof NAMING_POLICIES)[number];
+
 export type HeaderValue = Buffer | string | (Buffer | string)[] | undefined;
 export type Headers = Record<string, HeaderValue>;
 
@@ -73,7 +77,7 @@ export function withProvenance(
 }
 
 export interface ReplicationPolicy {
-  readonly name: "identity" | "prefixed";
+  readonly name: NamingPolicyName;
   /** The name of the copy in a destination of `topic` read in datacenter `sourceDc`. */
   formatTargetTopic(sourceDc: string, topic: string): string;
   /** The datacenter a topic name says it was replicated from, or undefined for a local topic. */
@@ -129,10 +133,7 @@ export class PrefixedReplicationPolicy implements ReplicationPolicy {
   }
 }
 
-export function createPolicy(
-  name: "identity" | "prefixed",
-  datacenters: Iterable<string>,
-): ReplicationPolicy {
+export function createPolicy(name: NamingPolicyName, datacenters: Iterable<string>): ReplicationPolicy {
   return name === "identity"
     ? new IdentityReplicationPolicy()
     : new PrefixedReplicationPolicy(new Set(datacenters));

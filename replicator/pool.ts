@@ -31,6 +31,7 @@ import { mergeHealth, mergeStatus, type Health } from "./aggregate.js";
 import { resolveWorkers, type ReplicatorConfig } from "./config.js";
 import { Replicator, type ReplicatorStatus } from "./engine.js";
 import { ReplicatorError } from "./errors.js";
+import { errorFields } from "../common/log.js";
 import { createMetrics } from "./metrics.js";
 
 export interface WorkerData {
@@ -166,7 +167,7 @@ export class EngineThread implements Engine {
         else pending.reject(new ReplicatorError("WORKER_FAILED", `engine ${this.index}: ${message.error}`));
       });
       worker.on("error", (err) => {
-        this.logger.error({ worker: this.index, err: err.message }, "replication engine thread failed");
+        this.logger.error({ worker: this.index, err: errorFields(err) }, "replication engine thread failed");
       });
       worker.on("exit", (code) => {
         if (this.worker === worker) this.worker = undefined;
@@ -185,7 +186,10 @@ export class EngineThread implements Engine {
           this.restartTimer = undefined;
           if (this.stopping) return;
           this.start().catch((err: unknown) =>
-            this.logger.error({ worker: this.index, err: String(err) }, "replication engine restart failed"),
+            this.logger.error(
+              { worker: this.index, err: errorFields(err) },
+              "replication engine restart failed",
+            ),
           );
         }, RESTART_DELAY_MS);
       });
@@ -249,7 +253,10 @@ export class EngineThread implements Engine {
     try {
       await this.request("stop");
     } catch (err) {
-      this.logger.warn({ worker: this.index, err: String(err) }, "replication engine did not stop cleanly");
+      this.logger.warn(
+        { worker: this.index, err: errorFields(err) },
+        "replication engine did not stop cleanly",
+      );
     }
     await worker.terminate();
   }
@@ -319,7 +326,7 @@ export class ReplicatorPool {
         .updateConfig(config)
         .catch((err: unknown) =>
           this.logger.error(
-            { worker: thread.index, err: String(err) },
+            { worker: thread.index, err: errorFields(err) },
             "configuration not applied by an engine",
           ),
         );

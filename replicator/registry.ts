@@ -5,7 +5,9 @@
  */
 import type { Kafka } from "kafkajs";
 import { z } from "zod";
-import { OWN_TOPIC_PREFIX, formatPath } from "./config.js";
+import { OWN_TOPIC_PREFIX } from "./config.js";
+import { fieldPath } from "../common/errors.js";
+import { NAMING_POLICIES } from "./policy.js";
 import { ConfigError } from "./errors.js";
 
 export const REGISTRY_TOPIC = `${OWN_TOPIC_PREFIX}registry`;
@@ -18,7 +20,7 @@ export const registrationSchema = z
     model: z.enum(["full", "routing"]).default("full"),
     destinations: z.array(z.string().min(1)).min(1),
     defaultDestinations: z.array(z.string()).default([]),
-    naming: z.enum(["identity", "prefixed"]).optional(),
+    naming: z.enum(NAMING_POLICIES).optional(),
   })
   .strict();
 
@@ -42,15 +44,17 @@ export function parseRegistration(
   }
   const result = registrationSchema.safeParse(data);
   if (!result.success) {
+    const paths = result.error.issues.map((i) => fieldPath(i.path) || "(root)");
     throw new ConfigError(
-      result.error.issues.map((i) => `registration '${key}'.${formatPath(i.path)}: ${i.message}`),
-      { cause: result.error },
+      result.error.issues.map((i, n) => `registration '${key}'.${paths[n]}: ${i.message}`),
+      { cause: result.error, ...(paths[0] !== undefined ? { field: paths[0] } : {}) },
     );
   }
   if (result.data.topic !== key) {
-    throw new ConfigError([
-      `registration '${key}'.topic: '${result.data.topic}' differs from the record key`,
-    ]);
+    throw new ConfigError(
+      [`registration '${key}'.topic: '${result.data.topic}' differs from the record key`],
+      { field: "topic" },
+    );
   }
   return { topic: key, registration: result.data };
 }
@@ -60,20 +64,17 @@ async function ensureRegistryTopic(kafka: Kafka): Promise<void> {
   await admin.connect();
   try {
     if ((await admin.listTopics()).includes(REGISTRY_TOPIC)) return;
-    await admin
-      .createTopics({
-        waitForLeaders: true,
-        topics: [
-          {
-            topic: REGISTRY_TOPIC,
-            numPartitions: 1,
-            configEntries: [{ name: "cleanup.policy", value: "compact" }],
-          },
-        ],
-      })
-      .catch((err: unknown) => {
-        if (!/already exists/i.test(String(err))) throw err;
-      });
+    // kafkajs answers false, not an error, when another client created it meanwhile.
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        {
+          topic: REGISTRY_TOPIC,
+          numPartitions: 1,
+          configEntries: [{ name: "cleanup.policy", value: "compact" }],
+        },
+      ],
+    });
   } finally {
     await admin.disconnect();
   }

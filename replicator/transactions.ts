@@ -14,6 +14,7 @@
  * replicated again; a `read_committed` reader never sees the aborted copy).
  */
 import type { Message, Producer, Transaction } from "kafkajs";
+import { ReplicatorError } from "./errors.js";
 
 export interface SourcePosition {
   topic: string;
@@ -103,7 +104,7 @@ export class TransactionGroup {
       round.settle();
     } catch (error) {
       await txn?.abort().catch(() => undefined);
-      round.settle(error ?? new Error("transaction failed"));
+      round.settle(error ?? new ReplicatorError("TRANSACTION_FAILED", "transaction failed"));
     } finally {
       this.committing = false;
       this.schedule();

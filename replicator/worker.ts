@@ -5,10 +5,16 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { pino } from "pino";
 import { installKafkajsPatches } from "../kafka/patches/index.js";
+import { ReplicatorError } from "./errors.js";
+import { errorText } from "../common/log.js";
 import { LocalEngine, type PoolReply, type PoolRequest, type WorkerData } from "./pool.js";
 
 const port = parentPort;
-if (!port) throw new Error("replicator/worker.ts runs in a worker thread (see replicator/pool.ts)");
+if (!port)
+  throw new ReplicatorError(
+    "NOT_A_WORKER",
+    "replicator/worker.ts runs in a worker thread (see replicator/pool.ts)",
+  );
 const data = workerData as WorkerData;
 // Patches are per thread (each worker loads its own kafkajs); the main thread already logged the report.
 installKafkajsPatches();
@@ -41,12 +47,11 @@ async function handle(request: PoolRequest): Promise<unknown> {
 port.on("message", (request: PoolRequest) => {
   handle(request).then(
     (result) => reply({ id: request.id, ok: true, result }),
-    (err: unknown) =>
-      reply({ id: request.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
+    (err: unknown) => reply({ id: request.id, ok: false, error: errorText(err) }),
   );
 });
 
 engine.start().then(
   () => reply({ event: "started" }),
-  (err: unknown) => reply({ event: "failed", error: err instanceof Error ? err.message : String(err) }),
+  (err: unknown) => reply({ event: "failed", error: errorText(err) }),
 );

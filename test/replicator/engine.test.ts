@@ -691,6 +691,15 @@ describe("replicator (real Kafka datacenters)", function () {
       expect(healthBody.datacenters.find((d) => d.name === "dc9")?.reachable).to.equal(false);
       expect(healthBody.datacenters.find((d) => d.name === "dc1")?.reachable).to.equal(true);
 
+      // committedOffset is what the group holds: committed commitIntervalMs after the acknowledgement.
+      await waitFor(
+        async () =>
+          (await r.status()).pipelines
+            .find((x) => x.id === `dc1/${topic}->dc2/${topic}`)
+            ?.partitions.every((x) => x.committedOffset !== "-1") === true,
+        10_000,
+        "acknowledged positions committed",
+      );
       const status = (await (await fetch(`${admin.url}/status`)).json()) as ReplicatorStatus;
       const p = status.pipelines.find((x) => x.id === `dc1/${topic}->dc2/${topic}`);
       expect(p?.records).to.equal(3);

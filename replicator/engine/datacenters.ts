@@ -1,0 +1,161 @@
+/**
+ * The datacenters of one engine: per datacenter its kafkajs client and admin, whether its last discovery
+ * answered (with backoff while it does not), its topics, and what its registry topic announced.
+ */
+import type { Admin, Kafka } from "kafkajs";
+import { OWN_TOPIC_PREFIX, type DatacenterConfig } from "../config.js";
+import { ReplicatorError } from "../errors.js";
+import { REGISTRY_TOPIC, type Registration } from "../registry.js";
+import { createKafka } from "../../kafka/client.js";
+import { errorFields, errorText } from "../../common/log.js";
+import type { RegistryReader } from "./registry-reader.js";
+import { DISCOVERY_BACKOFF } from "./tuning.js";
+import type { EngineContext } from "./types.js";
+
+export interface Datacenter {
+  config: DatacenterConfig;
+  kafka: Kafka;
+  admin: Admin;
+  adminConnected: boolean;
+  reachable: boolean;
+  lastError?: string;
+  failures: number;
+  nextAttemptAt: number;
+  /** Whether the datacenter has the registry topic, its reader, and the registrations read so far. */
+  hasRegistry: boolean;
+  registryReader?: RegistryReader;
+  registrations: Map<string, Registration>;
+  /** The discovery in flight, if any. */
+  discovery?: Promise<void>;
+  /** Topic → partition count, from the last successful discovery. */
+  topics: Map<string, number>;
+}
+
+/** Connects a datacenter's admin client once. */
+export async function connectAdmin(dc: Datacenter): Promise<void> {
+  if (dc.adminConnected) return;
+  await dc.admin.connect();
+  dc.adminConnected = true;
+}
+
+export class Datacenters {
+  private readonly dcs = new Map<string, Datacenter>();
+
+  constructor(private readonly ctx: EngineContext) {}
+
+  /** The datacenter named `name`, its clients created on first use. */
+  get(name: string): Datacenter {
+    const known = this.dcs.get(name);
+    if (known) return known;
+    const config = this.ctx.config().datacenters.find((d) => d.name === name);
+    if (!config) throw new ReplicatorError("UNKNOWN_DATACENTER", `unknown datacenter '${name}'`);
+    const id = this.ctx.config().replicator.id;
+    const kafka = createKafka(
+      {
+        clientId: config.clientId ?? `lp-replicator-${id}-${name}`,
+        brokers: config.brokers,
+        connectionTimeoutMs: config.connectionTimeoutMs,
+        requestTimeoutMs: config.requestTimeoutMs,
+        // Admin calls fail fast (the discovery loop retries with backoff); producers and consumers set their own.
+        retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2000 },
+      },
+      this.ctx.logger.child({ datacenter: name }),
+    );
+    const dc: Datacenter = {
+      config,
+      kafka,
+      admin: kafka.admin(),
+      adminConnected: false,
+      reachable: true,
+      failures: 0,
+      nextAttemptAt: 0,
+      topics: new Map(),
+      hasRegistry: false,
+      registrations: new Map(),
+    };
+    this.dcs.set(name, dc);
+    return dc;
+  }
+
+  /** The datacenter if its clients exist (no creation). */
+  find(name: string): Datacenter | undefined {
+    return this.dcs.get(name);
+  }
+
+  all(): Datacenter[] {
+    return [...this.dcs.values()];
+  }
+
+  /** Names of the datacenters whose configuration changed or went away in `next`. */
+  changed(next: readonly DatacenterConfig[]): string[] {
+    return this.all()
+      .filter((dc) => {
+        const config = next.find((d) => d.name === dc.config.name);
+        return !config || JSON.stringify(config) !== JSON.stringify(dc.config);
+      })
+      .map((dc) => dc.config.name);
+  }
+
+  /** Drops a datacenter's clients (closed in the background); the next use creates new ones. */
+  drop(name: string): void {
+    const dc = this.dcs.get(name);
+    if (!dc) return;
+    this.dcs.delete(name);
+    void close(dc);
+  }
+
+  /** Waits for the discoveries in flight, then closes every datacenter's clients. */
+  async closeAll(): Promise<void> {
+    const all = this.all();
+    await Promise.all(all.map((dc) => dc.discovery ?? Promise.resolve()));
+    await Promise.all(all.map(close));
+    this.dcs.clear();
+  }
+
+  /** Starts a discovery of `dc` unless one is in flight; resolves when it ends. */
+  discover(dc: Datacenter): Promise<void> {
+    dc.discovery ??= this.discoverOnce(dc).finally(() => {
+      dc.discovery = undefined;
+    });
+    return dc.discovery;
+  }
+
+  /** Lists the topics (and partition counts) of a datacenter; on failure marks it unreachable with backoff. */
+  private async discoverOnce(dc: Datacenter): Promise<void> {
+    if (Date.now() < dc.nextAttemptAt) return;
+    try {
+      await connectAdmin(dc);
+      const all = await dc.admin.listTopics();
+      dc.hasRegistry = all.includes(REGISTRY_TOPIC);
+      const names = all.filter((t) => !t.startsWith("__") && !t.startsWith(OWN_TOPIC_PREFIX));
+      const metadata =
+        names.length > 0 ? await dc.admin.fetchTopicMetadata({ topics: names }) : { topics: [] };
+      const topics = new Map<string, number>();
+      for (const t of metadata.topics) topics.set(t.name, t.partitions.length);
+      dc.topics = topics;
+      if (!dc.reachable) this.ctx.logger.info({ datacenter: dc.config.name }, "datacenter reachable again");
+      dc.reachable = true;
+      dc.failures = 0;
+      dc.lastError = undefined;
+    } catch (err) {
+      dc.failures++;
+      const { initialMs, maxMs, maxDoublings } = DISCOVERY_BACKOFF;
+      dc.nextAttemptAt = Date.now() + Math.min(maxMs, initialMs * 2 ** Math.min(dc.failures, maxDoublings));
+      if (dc.reachable)
+        this.ctx.logger.warn({ datacenter: dc.config.name, err: errorFields(err) }, "datacenter unreachable");
+      dc.reachable = false;
+      dc.lastError = errorText(err);
+      this.ctx.metrics.errors.inc({ kind: "unreachable" });
+      if (dc.adminConnected) {
+        dc.adminConnected = false;
+        await dc.admin.disconnect().catch(() => undefined);
+      }
+    }
+  }
+}
+
+async function close(dc: Datacenter): Promise<void> {
+  const reader = dc.registryReader;
+  dc.registryReader = undefined;
+  await Promise.all([dc.admin.disconnect().catch(() => undefined), reader?.stop()]);
+}

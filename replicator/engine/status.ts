@@ -1,0 +1,78 @@
+/**
+ * Status and lag of one engine (the MirrorMaker 2 `MirrorSourceMetrics` role): per pipeline and source
+ * partition the acknowledged and the committed positions, and the lag = source end offset − committed
+ * position (as MirrorMaker 2 and Burrow count consumer lag: what a restart would re-read counts).
+ */
+import type { ReplicatorMetrics } from "../metrics.js";
+import type { Datacenters } from "./datacenters.js";
+import type { PipelineTask } from "./pipeline.js";
+import type { PipelineStatus } from "./types.js";
+
+/** Pipeline id → source partition → lag. */
+export type Lags = Map<string, Map<number, number>>;
+
+/** Per-partition lag of every pipeline from the source end offsets; updates the lag gauge. */
+export async function refreshLag(
+  tasks: Iterable<PipelineTask>,
+  dcs: Datacenters,
+  metrics: ReplicatorMetrics,
+): Promise<Lags> {
+  const result: Lags = new Map();
+  const bySource = new Map<string, PipelineTask[]>();
+  for (const task of tasks) {
+    const key = `${task.pipeline.sourceDc}\u0000${task.pipeline.sourceTopic}`;
+    bySource.set(key, [...(bySource.get(key) ?? []), task]);
+  }
+  await Promise.all(
+    [...bySource.values()].map(async (group) => {
+      const first = group[0];
+      if (!first) return;
+      const dc = dcs.find(first.pipeline.sourceDc);
+      if (!dc?.adminConnected || !dc.reachable) return;
+      const offsets = await dc.admin.fetchTopicOffsets(first.pipeline.sourceTopic);
+      for (const task of group) {
+        const lags = new Map<number, number>();
+        for (const o of offsets) {
+          const committed = task.progress.partitions.get(o.partition)?.committed;
+          const from = committed === undefined || committed === "-1" ? o.low : committed;
+          const lag = Math.max(0, Number(BigInt(o.high) - BigInt(from)));
+          lags.set(o.partition, lag);
+          metrics.lag.set({ pipeline: task.pipeline.id, partition: String(o.partition) }, lag);
+        }
+        result.set(task.pipeline.id, lags);
+      }
+    }),
+  );
+  return result;
+}
+
+/** The /status entry of one pipeline. */
+export function pipelineStatus(task: PipelineTask, lag: Map<number, number> | undefined): PipelineStatus {
+  const p = task.pipeline;
+  const partitions = [...new Set([...task.progress.partitions.keys(), ...(lag?.keys() ?? [])])].sort(
+    (a, b) => a - b,
+  );
+  return {
+    id: p.id,
+    model: p.model,
+    ...(p.group !== undefined ? { group: p.group } : {}),
+    source: { datacenter: p.sourceDc, topic: p.sourceTopic, partitions: task.sourcePartitions },
+    destination: { datacenter: p.destinationDc, topic: p.targetTopic, partitions: task.targetPartitions },
+    state: task.state,
+    ...(task.error !== undefined ? { error: task.error } : {}),
+    records: task.progress.records,
+    bytes: task.progress.bytes,
+    skipped: task.progress.skipped,
+    assigned: task.assigned,
+    partitions: partitions.map((partition) => {
+      const progress = task.progress.partitions.get(partition);
+      const l = lag?.get(partition);
+      return {
+        partition,
+        lastReplicatedOffset: progress?.lastOffset ?? "-1",
+        committedOffset: progress?.committed ?? "-1",
+        ...(l !== undefined ? { lag: l } : {}),
+      };
+    }),
+  };
+}

@@ -1,0 +1,42 @@
+/**
+ * Tuning constants of the engine. Each says what it bounds and why; the measurements behind the values
+ * are in docs/bench.md ("Tuning constants of the replicator: how they were chosen").
+ */
+
+/** Room left in a record batch for its own header. */
+export const BATCH_OVERHEAD = 512;
+/** A target topic's max.message.bytes when the broker does not report it (Kafka's default). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
+/** Fetch size per partition and per fetch, above kafkajs's 1 MiB / 10 MiB: fewer, larger fetch rounds. */
+export const FETCH_MAX_BYTES_PER_PARTITION = 4 * 1024 * 1024;
+export const FETCH_MAX_BYTES = 32 * 1024 * 1024;
+/** At-least-once: produce requests in flight per pipeline; partitions ready meanwhile share the next one. */
+export const DIRECT_REQUESTS_IN_FLIGHT = 2;
+/** At-least-once: slices of one source partition queued or in flight before the fetch loop waits. */
+export const ALO_SENDS_PER_PARTITION = 2;
+/** Exactly-once: the source group's best-effort copy of the positions is committed this long after a transaction, coalesced. */
+export const EOS_SOURCE_COMMIT_MS = 1000;
+/** At-least-once: a failed commit is tried again after this delay. */
+export const ALO_COMMIT_RETRY_MS = 200;
+/** At-least-once: how long a rebalance seen by a heartbeat waits for the sends in flight (well within the rebalance timeout). */
+export const ALO_REBALANCE_DRAIN_MS = 1000;
+/** At-least-once: how long a stopping pipeline waits for its sends in flight before it commits. */
+export const ALO_STOP_DRAIN_MS = 10_000;
+/** How long a non-leader waits for the leader to create a target topic (capped at two discovery intervals). */
+export const LEADER_TARGET_WAIT_MS = 5000;
+/**
+ * A slice: the records of one partition sent and acknowledged together. At-least-once: one produce
+ * request, at most 1,000 records; exactly-once: up to 4 requests, 4,000 records, in one transaction.
+ */
+export const SLICE_LIMITS = {
+  "at-least-once": { records: 1000, requests: 1 },
+  "exactly-once": { records: 4000, requests: 4 },
+} as const;
+/** Exactly-once producer retries: a fast first retry of CONCURRENT_TRANSACTIONS, about 35 s in all (KAFKA-5477). */
+export const TRANSACTIONAL_RETRY = { retries: 30, initialRetryTime: 5, multiplier: 1.3, maxRetryTime: 5000 };
+/** The other producers' retries: about 39 s in all before a broker outage fails a send. */
+export const PRODUCER_RETRY = { retries: 10, initialRetryTime: 300, maxRetryTime: 5000 };
+/** The discovery backoff of an unreachable datacenter: 500 ms doubling per failure, at most 30 s. */
+export const DISCOVERY_BACKOFF = { initialMs: 500, maxMs: 30_000, maxDoublings: 6 };
+/** How long start() waits for the first election result before it goes on as a follower. */
+export const ELECTION_FIRST_JOIN_MS = 15_000;
