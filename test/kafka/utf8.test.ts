@@ -1,4 +1,4 @@
-/** replicator/utf8.ts: the JavaScript fast path gives Node's UTF-8 lengths and bytes. Pure, no I/O. */
+/** kafka/utf8.ts: the JavaScript fast path gives Node's UTF-8 lengths and bytes. Pure, no I/O. */
 import { expect } from "chai";
 import { utf8Length, writeUtf8 } from "../../kafka/utf8.js";
 
