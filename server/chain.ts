@@ -9,7 +9,6 @@ import https from "node:https";
 import {
   Contract,
   FeeData,
-  Interface,
   JsonRpcProvider,
   Network,
   Wallet,
@@ -17,33 +16,10 @@ import {
   type JsonRpcResult,
 } from "ethers";
 import type { ResolvedChain } from "./config.js";
+import { LICENSE_ABI } from "./contract.js";
 import { AppError } from "./errors.js";
 
-export const LICENSE_ABI = [
-  "function issueBatch(address[] licensees, tuple(uint64 productId, uint64 expiresAt, uint32 seats, bool locked, bytes32 termsHash, bytes32 requestRef)[] terms) returns (uint256)",
-  "function revoke(uint256 tokenId, bytes32 reason)",
-  "function renewSubscription(uint256 tokenId, uint64 duration) payable",
-  "function license(uint256 tokenId) view returns (tuple(uint64 productId, uint64 issuedAt, uint64 expiresAt, uint32 seats, bool locked, bool revoked, bytes32 termsHash))",
-  "function isValid(uint256 tokenId) view returns (bool)",
-  "function ownerOf(uint256 tokenId) view returns (address)",
-  "function tokenOfRequest(bytes32 requestRef) view returns (uint256)",
-  "function nextTokenId() view returns (uint256)",
-  "event LicenseIssued(uint256 indexed tokenId, address indexed licensee, bytes32 indexed requestRef, uint64 productId, uint64 expiresAt)",
-  "error LicenseEmptyBatch()",
-  "error LicenseBatchLengthMismatch(uint256 licensees, uint256 terms)",
-  "error LicenseEmptyTermsHash(uint256 tokenId)",
-  "error LicenseInvalidExpiry(uint256 tokenId, uint64 expiresAt, uint256 currentTime)",
-  "error LicenseDuplicateRequest(bytes32 requestRef, uint256 tokenId)",
-  "error LicenseIsRevoked(uint256 tokenId)",
-  "error LicensePerpetual(uint256 tokenId)",
-  "error LicenseInvalidDuration(uint64 duration)",
-  "error LicenseExpiryOverflow(uint256 tokenId, uint256 expiresAt)",
-  "error ERC721NonexistentToken(uint256 tokenId)",
-  "error ERC721InvalidReceiver(address receiver)",
-  "error AccessControlUnauthorizedAccount(address account, bytes32 neededRole)",
-];
-
-export const LICENSE_INTERFACE = new Interface(LICENSE_ABI);
+export { LICENSE_ABI, LICENSE_INTERFACE } from "./contract.js";
 
 export interface ChainHealth {
   healthy: boolean;
@@ -78,16 +54,20 @@ export async function loadSignerKey(chain: ResolvedChain, env: NodeJS.ProcessEnv
 }
 
 /** A JSON-RPC error answer of the node (message as the node wrote it, e.g. "nonce too low"). */
-export class RpcError extends Error {
+export class RpcError extends AppError {
   constructor(
     readonly method: string,
     message: string,
     readonly rpcCode?: number,
     readonly data?: unknown,
   ) {
-    super(`${method}: ${message}`);
-    this.name = "RpcError";
+    super("CHAIN_RPC_FAILED", `${method}: ${message}`);
   }
+}
+
+/** A chain call that failed without a JSON-RPC error answer (unreadable answer, timeout, wrong chain). */
+export function rpcFailure(message: string): AppError {
+  return new AppError("CHAIN_RPC_FAILED", message);
 }
 
 /** The fields of a transaction receipt the issue pipeline reads. */
@@ -217,12 +197,12 @@ export class ChainClient {
             try {
               resolve(JSON.parse(text));
             } catch {
-              reject(new Error(`${what}: HTTP ${response.statusCode} ${text.slice(0, 200)}`));
+              reject(rpcFailure(`${what}: HTTP ${response.statusCode} ${text.slice(0, 200)}`));
             }
           });
         },
       );
-      request.on("timeout", () => request.destroy(new Error(`${what}: timed out after ${timeoutMs} ms`)));
+      request.on("timeout", () => request.destroy(rpcFailure(`${what}: timed out after ${timeoutMs} ms`)));
       request.on("error", reject);
       request.end(body);
     });
@@ -262,7 +242,7 @@ export class ChainClient {
       );
       const block = answers[0];
       if (block instanceof Error) throw block;
-      if (!block || typeof block !== "object") throw new Error("no latest block");
+      if (!block || typeof block !== "object") throw rpcFailure("no latest block");
       const { number, baseFeePerGas } = block as { number: string; baseFeePerGas?: string | null };
       const big = (value: unknown): bigint | null =>
         typeof value === "string" && value.startsWith("0x") ? BigInt(value) : null;
@@ -337,8 +317,8 @@ export class ChainClient {
       ];
       const checkVerified = (answers: readonly unknown[]): void => {
         const chainId = Number(answers[0] as string);
-        if (chainId !== this.chainId) throw new Error(`chain id ${chainId} != ${this.chainId}`);
-        if (answers[1] === "0x") throw new Error(`no contract at ${this.config.contract}`);
+        if (chainId !== this.chainId) throw rpcFailure(`chain id ${chainId} != ${this.chainId}`);
+        if (answers[1] === "0x") throw rpcFailure(`no contract at ${this.config.contract}`);
       };
       let verify =
         !this.health.healthy || this.verified === undefined || started - this.verified.at >= VERIFY_EVERY_MS;
@@ -362,7 +342,7 @@ export class ChainClient {
             for (const answer of answers) if (answer instanceof Error) throw answer;
             checkVerified(answers);
           }
-          if (balance === 0n) throw new Error("signer has no funds");
+          if (balance === 0n) throw rpcFailure("signer has no funds");
           return { head, balance, fee: fee.maxFeePerGas ?? fee.gasPrice ?? undefined };
         })(),
         timeoutMs,
@@ -442,7 +422,7 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T
     return await Promise.race([
       promise,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+        timer = setTimeout(() => reject(rpcFailure(`timed out after ${ms} ms`)), ms);
       }),
     ]);
   } finally {

@@ -12,10 +12,11 @@ import { Wallet } from "ethers";
 import type { Logger } from "pino";
 import { createKafka } from "../kafka/client.js";
 import { Counter, Gauge, type Registry } from "prom-client";
-import { ChainClient, withTimeout, type ChainHealth } from "./chain.js";
+import { ChainClient, rpcFailure, withTimeout, type ChainHealth } from "./chain.js";
 import type { ReplicaConfig, ResolvedChain } from "./config.js";
 import { EventParseError, parseEvent } from "./events.js";
 import type { Store } from "./store.js";
+import { errorFields } from "../common/log.js";
 import { Wakeable } from "../common/time.js";
 
 export class ReadOnlyChainClient extends ChainClient {
@@ -37,8 +38,8 @@ export class ReadOnlyChainClient extends ChainClient {
             this.provider.getCode(this.config.contract),
           ]);
           if (Number(chainIdHex) !== this.chainId)
-            throw new Error(`chain id ${Number(chainIdHex)} != ${this.chainId}`);
-          if (code === "0x") throw new Error(`no contract at ${this.config.contract}`);
+            throw rpcFailure(`chain id ${Number(chainIdHex)} != ${this.chainId}`);
+          if (code === "0x") throw rpcFailure(`no contract at ${this.config.contract}`);
           return block;
         })(),
         timeoutMs,
@@ -144,10 +145,7 @@ export class ReplicaConsumer {
         failures = 0;
       } catch (error) {
         failures++;
-        this.logger.warn(
-          { err: String(error).slice(0, 300), failures },
-          "replica consumer: Kafka not reachable; retrying",
-        );
+        this.logger.warn({ err: errorFields(error), failures }, "replica consumer: Kafka not reachable; retrying");
       }
       await this.sleep(
         failures > 0 ? Math.min(500 * 2 ** Math.min(failures, 5), 10_000) : this.config.topicCheckMs,
@@ -227,7 +225,10 @@ export class ReplicaConsumer {
       if (!(error instanceof EventParseError)) throw error;
       this.counts.invalid++;
       this.metrics.events.inc({ result: "invalid" });
-      this.logger.warn({ topic, partition, offset, err: error.message }, "replica: skipped an invalid event");
+      this.logger.warn(
+        { topic, partition, offset, err: errorFields(error) },
+        "replica: skipped an invalid event",
+      );
       return;
     }
     // a database error throws: kafkajs does not commit the offset and delivers the message again
