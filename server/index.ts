@@ -49,14 +49,24 @@ export async function buildRuntime(
   }
   const events = config.events;
   const contracts = new Map(chains.map((c) => [c.chainId, c.contract]));
+  // every committed change with events (accept, confirm, renew, revoke, …) wakes the publisher
+  let publisher: EventPublisher | undefined;
   const store = new SqliteStore(
     config.database.path,
-    events ? { events: { origin: events.datacenter, contractOf: (id) => contracts.get(id) } } : {},
+    events
+      ? {
+          events: {
+            origin: events.datacenter,
+            contractOf: (id) => contracts.get(id),
+            onCommitted: () => publisher?.notify(),
+          },
+        }
+      : {},
   );
   const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? false });
   const service = new LicenseService(config, clients, store, logger, metrics, { readOnly });
   // publisher and consumer run in the background: Kafka being down delays events, never the service
-  const publisher = events
+  publisher = events
     ? new EventPublisher(store, events, logger.child({ component: "events" }), metrics.registry)
     : undefined;
   const replica = config.replica
