@@ -21,6 +21,7 @@ export interface Runtime {
   service: LicenseService;
   app: ReturnType<typeof createApp>;
   store: SqliteStore;
+  logger: Logger;
   /** Present when `events` is configured (primary mode). */
   publisher?: EventPublisher;
   /** Present in replica mode. */
@@ -89,6 +90,7 @@ export async function buildRuntime(
     service,
     app,
     store,
+    logger,
     ...(publisher ? { publisher } : {}),
     ...(replica ? { replica } : {}),
     async stop() {

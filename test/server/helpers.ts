@@ -175,9 +175,17 @@ export interface Started {
   logs: string[];
 }
 
-/** Starts `server/main.ts` as its own process; resolves once it printed its ready line. */
-export function startServer(configFile: string, env: NodeJS.ProcessEnv): Promise<Started> {
-  const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts", "--config", configFile], {
+/**
+ * Starts `server/main.ts` as its own process (with `nodeArgs` before the script, e.g. another
+ * `--import`); resolves once it printed its ready line.
+ */
+export function startServer(
+  configFile: string,
+  env: NodeJS.ProcessEnv,
+  nodeArgs: readonly string[] = [],
+): Promise<Started> {
+  const args = ["--import", "tsx", ...nodeArgs, "server/main.ts", "--config", configFile];
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, ...env, LOG_LEVEL: "info" },
   });

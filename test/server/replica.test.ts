@@ -70,7 +70,7 @@ describe("server: replica config", function () {
       }),
     ).to.equal("events");
     expect(fieldOf({ ...base, mode: "replica", replica: { ...replica, topics: ["bad topic"] } })).to.equal(
-      "replica.topics.0",
+      "replica.topics[0]",
     );
   });
 
@@ -82,7 +82,7 @@ describe("server: replica config", function () {
     });
     expect(parsed.events).to.include({ topic: "licensing.events", partitions: 3, datacenter: "dc1" });
     expect(fieldOf({ ...base, events: { brokers: ["nohost"], datacenter: "dc1" } })).to.equal(
-      "events.brokers.0",
+      "events.brokers[0]",
     );
   });
 });
