@@ -13,7 +13,8 @@ import { isHexAddress } from "./keccak.js";
 import type { Metrics } from "./metrics.js";
 import { openApiDocument, docsPage } from "./openapi.js";
 import type { IssueInput, LicenseService } from "./service.js";
-import type { LicenseRecord } from "./store.js";
+import type { LicenseRecord } from "./domain.js";
+import { errorFields } from "../common/log.js";
 
 export interface AppDeps {
   service: LicenseService;
@@ -421,7 +422,7 @@ export function createApp(deps: AppDeps): express.Express {
       if (status === 400) mapped = new AppError("VALIDATION_FAILED", "malformed request");
     }
     const { status, body: payload } = errorBody(mapped);
-    if (status >= 500) logger.error({ err: error, url: req.originalUrl }, "request failed");
+    if (status >= 500) logger.error({ err: errorFields(error), url: req.originalUrl }, "request failed");
     res.status(status).json(payload);
   });
 

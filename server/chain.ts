@@ -18,6 +18,7 @@ import {
 import type { ResolvedChain } from "./config.js";
 import { LICENSE_ABI } from "./contract.js";
 import { AppError } from "./errors.js";
+import { errorText } from "../common/log.js";
 
 export { LICENSE_ABI, LICENSE_INTERFACE } from "./contract.js";
 
@@ -365,7 +366,7 @@ export class ChainClient {
         ...this.health,
         healthy: this.health.healthy && !down,
         lastCheckedAt: Date.now(),
-        error: error instanceof Error ? error.message.slice(0, 200) : String(error),
+        error: errorText(error).slice(0, 200),
       };
     }
     return this.health;

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { AppError } from "./errors.js";
+import { errorText } from "../common/log.js";
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -245,7 +246,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   run(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (error: unknown) => {
-      console.error(error instanceof Error ? error.message : String(error));
+      console.error(errorText(error));
       process.exit(1);
     },
   );

@@ -1,7 +1,8 @@
 /**
  * The licensing domain's types, shared by the store, the service, the chain workers and the events
- * (types only plus the event type list): no module here imports another server module.
+ * (types plus the event type list); it imports only the error type, so it is in no import cycle.
  */
+import type { AppError } from "./errors.js";
 
 export type LicenseStatus = "accepted" | "submitted" | "confirmed" | "failed";
 
@@ -149,3 +150,22 @@ export interface OutboxEvent {
 
 /** What a replica did with a replicated event. */
 export type ApplyResult = "applied" | "duplicate" | "stale";
+
+/** An API client (its key's id and scopes). */
+export interface Client {
+  id: string;
+  scopes: readonly string[];
+}
+
+/** An issue request as the API takes it. */
+export interface IssueInput {
+  productId: number;
+  licensee: string;
+  durationSeconds?: number;
+  seats?: number;
+  /** Chain ids the client asks for, in order of preference. */
+  chains?: number[];
+}
+
+/** One item's outcome in a bulk accept: its license (new or replayed) or its own error. */
+export type BulkItemResult = { license: LicenseRecord; created: boolean } | { error: AppError };

@@ -51,7 +51,7 @@ export async function buildRuntime(
   const events = config.events;
   const contracts = new Map(chains.map((c) => [c.chainId, c.contract]));
   // every committed change with events (accept, confirm, renew, revoke, …) wakes the publisher
-  let publisher: EventPublisher | undefined;
+  const wake: { publisher?: EventPublisher } = {};
   const store = new SqliteStore(
     config.database.path,
     events
@@ -59,7 +59,7 @@ export async function buildRuntime(
           events: {
             origin: events.datacenter,
             contractOf: (id) => contracts.get(id),
-            onCommitted: () => publisher?.notify(),
+            onCommitted: () => wake.publisher?.notify(),
           },
         }
       : {},
@@ -67,9 +67,10 @@ export async function buildRuntime(
   const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? false });
   const service = new LicenseService(config, clients, store, logger, metrics, { readOnly });
   // publisher and consumer run in the background: Kafka being down delays events, never the service
-  publisher = events
+  const publisher = events
     ? new EventPublisher(store, events, logger.child({ component: "events" }), metrics.registry)
     : undefined;
+  wake.publisher = publisher;
   const replica = config.replica
     ? new ReplicaConsumer(store, config.replica, logger.child({ component: "replica" }), metrics.registry)
     : undefined;

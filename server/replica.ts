@@ -15,8 +15,8 @@ import { Counter, Gauge, type Registry } from "prom-client";
 import { ChainClient, rpcFailure, withTimeout, type ChainHealth } from "./chain.js";
 import type { ReplicaConfig, ResolvedChain } from "./config.js";
 import { EventParseError, parseEvent } from "./events.js";
-import type { Store } from "./store.js";
-import { errorFields } from "../common/log.js";
+import type { ReplicaStore } from "./store/types.js";
+import { errorFields, errorText } from "../common/log.js";
 import { Wakeable } from "../common/time.js";
 
 export class ReadOnlyChainClient extends ChainClient {
@@ -57,7 +57,7 @@ export class ReadOnlyChainClient extends ChainClient {
         ...this.health,
         healthy: this.health.healthy && this.misses < failuresToDown,
         lastCheckedAt: Date.now(),
-        error: error instanceof Error ? error.message.slice(0, 200) : String(error),
+        error: errorText(error).slice(0, 200),
       };
     }
     return this.health;
@@ -82,7 +82,7 @@ export class ReplicaConsumer {
   readonly counts = { applied: 0, duplicate: 0, stale: 0, invalid: 0 };
 
   constructor(
-    private readonly store: Store,
+    private readonly store: ReplicaStore,
     private readonly config: ReplicaConfig,
     private readonly logger: Logger,
     registry: Registry,
@@ -145,7 +145,10 @@ export class ReplicaConsumer {
         failures = 0;
       } catch (error) {
         failures++;
-        this.logger.warn({ err: errorFields(error), failures }, "replica consumer: Kafka not reachable; retrying");
+        this.logger.warn(
+          { err: errorFields(error), failures },
+          "replica consumer: Kafka not reachable; retrying",
+        );
       }
       await this.sleep(
         failures > 0 ? Math.min(500 * 2 ** Math.min(failures, 5), 10_000) : this.config.topicCheckMs,

@@ -7,7 +7,7 @@
  * `Transaction.from`, signer recovery).
  */
 import type { SigningKey } from "ethers";
-import { LICENSE_INTERFACE } from "./chain.js";
+import { LICENSE_INTERFACE } from "./contract.js";
 import { keccakHex } from "./keccak.js";
 import { AppError } from "./errors.js";
 
@@ -35,7 +35,8 @@ function hexBytes(hex: string, length: number, what: string): Buffer {
 
 function writeUint(word: Buffer, offset: number, value: number | bigint, what: string): void {
   const n = BigInt(value);
-  if (n < 0n || n >= 1n << 64n) throw new AppError("VALIDATION_FAILED", `${what}: out of range`, { field: what });
+  if (n < 0n || n >= 1n << 64n)
+    throw new AppError("VALIDATION_FAILED", `${what}: out of range`, { field: what });
   word.writeBigUInt64BE(n, offset + 24);
 }
 

@@ -40,39 +40,43 @@ export class SqliteLicenses implements LicenseStore {
     if (idempotency) {
       // the key first: one insert instead of a look-up plus an insert (the service already peeked for a
       // replay before choosing a chain); taken meanwhile → the stored license answers
-      const claimed = this.db.prepare(
-        `INSERT INTO idempotency (client_id, key, body_hash, license_id) VALUES (?, ?, ?, ?)
+      const claimed = this.db
+        .prepare(
+          `INSERT INTO idempotency (client_id, key, body_hash, license_id) VALUES (?, ?, ?, ?)
          ON CONFLICT (client_id, key) DO NOTHING`,
-      ).run(license.clientId, idempotency.key, idempotency.bodyHash, license.id);
+        )
+        .run(license.clientId, idempotency.key, idempotency.bodyHash, license.id);
       if (Number(claimed.changes) === 0) {
-        const existing = this.db.prepare(
-          "SELECT body_hash, license_id FROM idempotency WHERE client_id = ? AND key = ?",
-        ).get(license.clientId, idempotency.key) as { body_hash: string; license_id: string };
+        const existing = this.db
+          .prepare("SELECT body_hash, license_id FROM idempotency WHERE client_id = ? AND key = ?")
+          .get(license.clientId, idempotency.key) as { body_hash: string; license_id: string };
         const stored = this.getLicense(existing.license_id)!;
         return { created: false, license: stored, sameBody: existing.body_hash === idempotency.bodyHash };
       }
     }
     const now = Date.now();
-    this.db.prepare(
-      `INSERT INTO licenses (id, client_id, product_id, licensee, expires_at, seats, request_ref, terms_hash,
+    this.db
+      .prepare(
+        `INSERT INTO licenses (id, client_id, product_id, licensee, expires_at, seats, request_ref, terms_hash,
            chain_id, policy, reason, candidates, status, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?)`,
-    ).run(
-      license.id,
-      license.clientId,
-      license.productId,
-      license.licensee,
-      license.expiresAt,
-      license.seats,
-      license.requestRef,
-      license.termsHash,
-      license.chainId,
-      license.policy,
-      license.reason,
-      JSON.stringify(license.candidates),
-      now,
-      now,
-    );
+      )
+      .run(
+        license.id,
+        license.clientId,
+        license.productId,
+        license.licensee,
+        license.expiresAt,
+        license.seats,
+        license.requestRef,
+        license.termsHash,
+        license.chainId,
+        license.policy,
+        license.reason,
+        JSON.stringify(license.candidates),
+        now,
+        now,
+      );
     this.events.record("requested", license.id);
     // the row as written, without reading it back (the same fields toLicense gives for it)
     const record: LicenseRecord = {
@@ -87,9 +91,9 @@ export class SqliteLicenses implements LicenseStore {
   }
 
   findIdempotent(clientId: string, key: string): { bodyHash: string; license: LicenseRecord } | undefined {
-    const row = this.db.prepare(
-      "SELECT body_hash, license_id FROM idempotency WHERE client_id = ? AND key = ?",
-    ).get(clientId, key) as { body_hash: string; license_id: string } | undefined;
+    const row = this.db
+      .prepare("SELECT body_hash, license_id FROM idempotency WHERE client_id = ? AND key = ?")
+      .get(clientId, key) as { body_hash: string; license_id: string } | undefined;
     return row ? { bodyHash: row.body_hash, license: this.getLicense(row.license_id)! } : undefined;
   }
 
@@ -120,18 +124,19 @@ export class SqliteLicenses implements LicenseStore {
   }
 
   acceptedFor(chainId: number, max: number): LicenseRecord[] {
-    return this.db.prepare(
-      "SELECT * FROM licenses WHERE chain_id = ? AND status = 'accepted' ORDER BY seq LIMIT ?",
-    )
+    return this.db
+      .prepare("SELECT * FROM licenses WHERE chain_id = ? AND status = 'accepted' ORDER BY seq LIMIT ?")
       .all(chainId, max)
       .map(toLicense);
   }
 
   oldestAcceptedAt(chainId: number): number | undefined {
     // the first in queue order (an index seek; min(created_at) had to scan every accepted row)
-    const row = this.db.prepare(
-      "SELECT created_at AS t FROM licenses WHERE chain_id = ? AND status = 'accepted' ORDER BY seq LIMIT 1",
-    ).get(chainId) as { t: number | null } | undefined;
+    const row = this.db
+      .prepare(
+        "SELECT created_at AS t FROM licenses WHERE chain_id = ? AND status = 'accepted' ORDER BY seq LIMIT 1",
+      )
+      .get(chainId) as { t: number | null } | undefined;
     return row?.t ?? undefined;
   }
 
@@ -149,9 +154,11 @@ export class SqliteLicenses implements LicenseStore {
 
   reassign(id: string, chainId: number, reason: string): boolean {
     return this.db.tx(() => {
-      const result = this.db.prepare(
-        "UPDATE licenses SET chain_id = ?, reason = ?, updated_at = ? WHERE id = ? AND status = 'accepted'",
-      ).run(chainId, reason, Date.now(), id);
+      const result = this.db
+        .prepare(
+          "UPDATE licenses SET chain_id = ?, reason = ?, updated_at = ? WHERE id = ? AND status = 'accepted'",
+        )
+        .run(chainId, reason, Date.now(), id);
       if (Number(result.changes) !== 1) return false;
       this.events.record("reassigned", id);
       return true;
@@ -160,26 +167,26 @@ export class SqliteLicenses implements LicenseStore {
 
   setRevoked(id: string): void {
     this.db.tx(() => {
-      const result = this.db.prepare(
-        "UPDATE licenses SET revoked = 1, updated_at = ? WHERE id = ? AND revoked = 0",
-      ).run(Date.now(), id);
+      const result = this.db
+        .prepare("UPDATE licenses SET revoked = 1, updated_at = ? WHERE id = ? AND revoked = 0")
+        .run(Date.now(), id);
       if (Number(result.changes) === 1) this.events.record("revoked", id);
     });
   }
 
   setExpiry(id: string, expiresAt: number): void {
     this.db.tx(() => {
-      const result = this.db.prepare(
-        "UPDATE licenses SET expires_at = ?, updated_at = ? WHERE id = ? AND expires_at != ?",
-      ).run(expiresAt, Date.now(), id, expiresAt);
+      const result = this.db
+        .prepare("UPDATE licenses SET expires_at = ?, updated_at = ? WHERE id = ? AND expires_at != ?")
+        .run(expiresAt, Date.now(), id, expiresAt);
       if (Number(result.changes) === 1) this.events.record("renewed", id);
     });
   }
 
   private countBy(where: string): Map<number, number> {
-    const rows = this.db.prepare(
-      `SELECT chain_id, count(*) AS n FROM licenses WHERE ${where} GROUP BY chain_id`,
-    ).all();
+    const rows = this.db
+      .prepare(`SELECT chain_id, count(*) AS n FROM licenses WHERE ${where} GROUP BY chain_id`)
+      .all();
     return new Map(rows.map((r) => [Number(r.chain_id), Number(r.n)]));
   }
 

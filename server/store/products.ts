@@ -17,14 +17,14 @@ export class SqliteProducts implements ProductStore {
   }
 
   addProduct(product: Product): boolean {
-    const result = this.db.prepare(
-      "INSERT OR IGNORE INTO products (id, name, default_duration, chains) VALUES (?, ?, ?, ?)",
-    ).run(
-      product.id,
-      product.name,
-      product.defaultDurationSeconds,
-      product.chains ? JSON.stringify(product.chains) : null,
-    );
+    const result = this.db
+      .prepare("INSERT OR IGNORE INTO products (id, name, default_duration, chains) VALUES (?, ?, ?, ?)")
+      .run(
+        product.id,
+        product.name,
+        product.defaultDurationSeconds,
+        product.chains ? JSON.stringify(product.chains) : null,
+      );
     return Number(result.changes) === 1;
   }
 }

@@ -17,23 +17,27 @@ export class SqliteTxOutbox implements TxOutboxStore {
 
   createBatch(batch: Omit<BatchRecord, "status" | "createdAt" | "txHashes">): void {
     this.db.tx(() => {
-      this.db.prepare(
-        "INSERT INTO batches (id, chain_id, nonce, tx_hash, raw_tx, tx_hashes, status, created_at) VALUES (?, ?, ?, ?, ?, ?, 'sent', ?)",
-      ).run(
-        batch.id,
-        batch.chainId,
-        batch.nonce,
-        batch.txHash,
-        batch.rawTx,
-        JSON.stringify([batch.txHash]),
-        Date.now(),
-      );
+      this.db
+        .prepare(
+          "INSERT INTO batches (id, chain_id, nonce, tx_hash, raw_tx, tx_hashes, status, created_at) VALUES (?, ?, ?, ?, ?, ?, 'sent', ?)",
+        )
+        .run(
+          batch.id,
+          batch.chainId,
+          batch.nonce,
+          batch.txHash,
+          batch.rawTx,
+          JSON.stringify([batch.txHash]),
+          Date.now(),
+        );
       // one statement for the batch's licenses (ids as a JSON array): all of them must still be accepted
       // (`+column`: looked up by id, not by scanning the status index over the whole queue)
-      const changed = this.db.prepare(
-        `UPDATE licenses SET status = 'submitted', batch_id = ?, tx_hash = ?, updated_at = ?
+      const changed = this.db
+        .prepare(
+          `UPDATE licenses SET status = 'submitted', batch_id = ?, tx_hash = ?, updated_at = ?
          WHERE id IN (SELECT value FROM json_each(?)) AND +chain_id = ? AND +status = 'accepted'`,
-      ).run(batch.id, batch.txHash, Date.now(), JSON.stringify(batch.licenseIds), batch.chainId).changes;
+        )
+        .run(batch.id, batch.txHash, Date.now(), JSON.stringify(batch.licenseIds), batch.chainId).changes;
       if (Number(changed) !== batch.licenseIds.length)
         throw new AppError(
           "STORE_CONFLICT",
@@ -48,15 +52,14 @@ export class SqliteTxOutbox implements TxOutboxStore {
         { tx_hashes: string } | undefined;
       if (!row) throw new AppError("STORE_CONFLICT", `no batch ${batchId}`);
       const hashes = [...(JSON.parse(row.tx_hashes) as string[]), txHash];
-      this.db.prepare("UPDATE batches SET tx_hash = ?, raw_tx = ?, tx_hashes = ? WHERE id = ?").run(
-        txHash,
-        rawTx,
-        JSON.stringify(hashes),
-        batchId,
-      );
-      this.db.prepare(
-        "UPDATE licenses SET tx_hash = ?, updated_at = ? WHERE batch_id = ? AND status = 'submitted'",
-      ).run(txHash, Date.now(), batchId);
+      this.db
+        .prepare("UPDATE batches SET tx_hash = ?, raw_tx = ?, tx_hashes = ? WHERE id = ?")
+        .run(txHash, rawTx, JSON.stringify(hashes), batchId);
+      this.db
+        .prepare(
+          "UPDATE licenses SET tx_hash = ?, updated_at = ? WHERE batch_id = ? AND status = 'submitted'",
+        )
+        .run(txHash, Date.now(), batchId);
     });
   }
 
@@ -68,26 +71,30 @@ export class SqliteTxOutbox implements TxOutboxStore {
         const tokens = JSON.stringify(
           [...issued].map(([id, t]) => [id, t.tokenId, t.txHash, t.blockNumber] as const),
         );
-        const confirmed = this.db.prepare(
-          `UPDATE licenses SET status = 'confirmed', token_id = t.value ->> 1, tx_hash = t.value ->> 2,
+        const confirmed = this.db
+          .prepare(
+            `UPDATE licenses SET status = 'confirmed', token_id = t.value ->> 1, tx_hash = t.value ->> 2,
              block_number = t.value ->> 3, updated_at = ?
            FROM json_each(?) AS t
            WHERE licenses.id = t.value ->> 0 AND +licenses.batch_id = ? AND +licenses.status = 'submitted'
            RETURNING licenses.id AS id`,
-        ).all(Date.now(), tokens, batchId);
+          )
+          .all(Date.now(), tokens, batchId);
         if (this.events.enabled) for (const row of confirmed) this.events.record("issued", row.id as string);
       }
-      this.db.prepare(
-        "UPDATE licenses SET status = 'accepted', batch_id = NULL, tx_hash = NULL, updated_at = ? WHERE batch_id = ? AND status = 'submitted'",
-      ).run(Date.now(), batchId);
+      this.db
+        .prepare(
+          "UPDATE licenses SET status = 'accepted', batch_id = NULL, tx_hash = NULL, updated_at = ? WHERE batch_id = ? AND status = 'submitted'",
+        )
+        .run(Date.now(), batchId);
       this.db.prepare("UPDATE batches SET status = ? WHERE id = ?").run(status, batchId);
     });
   }
 
   openBatches(chainId: number): BatchRecord[] {
-    const rows = this.db.prepare(
-      "SELECT * FROM batches WHERE chain_id = ? AND status = 'sent' ORDER BY nonce",
-    ).all(chainId);
+    const rows = this.db
+      .prepare("SELECT * FROM batches WHERE chain_id = ? AND status = 'sent' ORDER BY nonce")
+      .all(chainId);
     return rows.map((row) => ({
       id: row.id as string,
       chainId: Number(row.chain_id),
@@ -97,9 +104,8 @@ export class SqliteTxOutbox implements TxOutboxStore {
       txHashes: JSON.parse(row.tx_hashes as string) as string[],
       status: "sent",
       createdAt: Number(row.created_at),
-      licenseIds: this.db.prepare(
-        "SELECT id FROM licenses WHERE batch_id = ? AND status = 'submitted' ORDER BY seq",
-      )
+      licenseIds: this.db
+        .prepare("SELECT id FROM licenses WHERE batch_id = ? AND status = 'submitted' ORDER BY seq")
         .all(row.id as string)
         .map((r) => r.id as string),
     }));
