@@ -3,7 +3,6 @@
  * Providers are built with `cacheTimeout: -1`: ethers v6 otherwise caches identical calls for 250 ms
  * (e.g. two `eth_getTransactionCount` in a row), which made back-to-back sends reuse a nonce.
  */
-import { readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import {
@@ -21,6 +20,7 @@ import { AppError } from "./errors.js";
 import { errorText } from "../common/log.js";
 
 export { LICENSE_ABI, LICENSE_INTERFACE } from "./contract.js";
+export { loadSignerKey } from "./signer.js";
 
 export interface ChainHealth {
   healthy: boolean;
@@ -30,28 +30,6 @@ export interface ChainHealth {
   signerBalanceWei?: bigint;
   feePerGasWei?: bigint;
   error?: string;
-}
-
-/** The signer key from the environment or a keystore file; never logged. */
-export async function loadSignerKey(chain: ResolvedChain, env: NodeJS.ProcessEnv): Promise<string> {
-  if (!chain.signer)
-    throw new AppError("CONFIG_INVALID", `chain ${chain.name} has no signer`, { field: "signer" });
-  if ("env" in chain.signer) {
-    const key = env[chain.signer.env];
-    if (!key)
-      throw new AppError("CONFIG_INVALID", `environment variable ${chain.signer.env} is not set`, {
-        field: "signer.env",
-      });
-    return key;
-  }
-  const password = env[chain.signer.passwordEnv];
-  if (password === undefined) {
-    throw new AppError("CONFIG_INVALID", `environment variable ${chain.signer.passwordEnv} is not set`, {
-      field: "signer.passwordEnv",
-    });
-  }
-  const wallet = await Wallet.fromEncryptedJson(readFileSync(chain.signer.keystore, "utf8"), password);
-  return wallet.privateKey;
 }
 
 /** A JSON-RPC error answer of the node (message as the node wrote it, e.g. "nonce too low"). */

@@ -40,7 +40,8 @@ describe("server: shutdown", function () {
       ]);
       let stdout = "";
       child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+      // "close", not "exit": the last stdout chunk (the log line) may arrive after the exit
+      const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
       child.kill("SIGTERM");
       const code = await exited;
       const lines = stdout
