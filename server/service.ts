@@ -164,11 +164,6 @@ export class LicenseService {
     return this.acceptor.acceptMany(client, items);
   }
 
-  /** Commits the inserts collected so far now. */
-  commitGroup(): void {
-    this.group.commit();
-  }
-
   /** The license, if the client may see it (404 for other clients' licenses unless admin). */
   get(client: Client, id: string): LicenseRecord {
     const license = this.store.getLicense(id);

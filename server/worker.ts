@@ -15,7 +15,7 @@ import { Wakeable, sleep } from "../common/time.js";
 import type { ChainClient } from "./chain.js";
 import { AppError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
-import { isConnectionError, type NonceManager } from "./nonce.js";
+import { isConnectionError } from "./nonce.js";
 import { BatchIssuer } from "./worker/batches.js";
 import type { WorkerContext, WorkerOptions } from "./worker/context.js";
 import { ReceiptWatcher } from "./worker/receipts.js";
@@ -71,10 +71,6 @@ export class ChainWorker {
     });
   }
 
-  get nonces(): NonceManager {
-    return this.sender.nonces;
-  }
-
   private get label(): string {
     return this.client.config.name;
   }
@@ -113,7 +109,7 @@ export class ChainWorker {
   }
 
   /** Settles every outbox entry of this chain against the chain (start-up and after unknown outcomes). */
-  async reconcile(): Promise<void> {
+  private async reconcile(): Promise<void> {
     await this.reconciler.reconcile();
     this.reconciled = true;
   }
