@@ -16,11 +16,12 @@ import {
 } from "ethers";
 import type { ResolvedChain } from "./config.js";
 import { LICENSE_ABI } from "./contract.js";
-import { AppError } from "./errors.js";
+import { RpcError, rpcError, rpcFailure, withTimeout, type RpcAnswer } from "./rpc-errors.js";
 import { errorText } from "../common/log.js";
 
 export { LICENSE_ABI, LICENSE_INTERFACE } from "./contract.js";
 export { loadSignerKey } from "./signer.js";
+export { RpcError, rpcFailure, withTimeout } from "./rpc-errors.js";
 
 export interface ChainHealth {
   healthy: boolean;
@@ -30,23 +31,6 @@ export interface ChainHealth {
   signerBalanceWei?: bigint;
   feePerGasWei?: bigint;
   error?: string;
-}
-
-/** A JSON-RPC error answer of the node (message as the node wrote it, e.g. "nonce too low"). */
-export class RpcError extends AppError {
-  constructor(
-    readonly method: string,
-    message: string,
-    readonly rpcCode?: number,
-    readonly data?: unknown,
-  ) {
-    super("CHAIN_RPC_FAILED", `${method}: ${message}`);
-  }
-}
-
-/** A chain call that failed without a JSON-RPC error answer (unreadable answer, timeout, wrong chain). */
-export function rpcFailure(message: string): AppError {
-  return new AppError("CHAIN_RPC_FAILED", message);
 }
 
 /** The fields of a transaction receipt the issue pipeline reads. */
@@ -384,27 +368,4 @@ function toReceipt(raw: RawReceipt | null): Receipt | null {
       data: l.data,
     })),
   };
-}
-
-interface RpcAnswer {
-  result?: unknown;
-  error?: { code?: number; message?: string; data?: unknown };
-}
-
-function rpcError(method: string, error: NonNullable<RpcAnswer["error"]>): RpcError {
-  return new RpcError(method, error.message ?? "error", error.code, error.data);
-}
-
-export async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(rpcFailure(`timed out after ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -4,7 +4,7 @@
  * record and validity decide the code.
  */
 import type { ChainClient } from "../chain.js";
-import { rpcFailure, withTimeout } from "../chain.js";
+import { rpcFailure, withTimeout } from "../rpc-errors.js";
 import type { LicenseRecord } from "../domain.js";
 
 export type VerifyCode = "VALID" | "EXPIRED" | "REVOKED" | "NOT_FOUND" | "NOT_ISSUED" | "CHAIN_UNAVAILABLE";
