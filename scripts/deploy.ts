@@ -16,11 +16,14 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { ContractFactory, JsonRpcProvider, Network, Wallet, getAddress, isAddress } from "ethers";
 import { z } from "zod";
+import { PlatformError, fieldPath } from "../common/errors.js";
+import { LICENSE_ARTIFACT_PATH, readContractArtifact, type ContractArtifact } from "../server/artifact.js";
+import { AppError } from "../server/errors.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
-/** Where `npx hardhat build` writes the contract's artifact. */
-export const DEFAULT_ARTIFACT = path.join(ROOT, "artifacts/contracts/LicenseToken.sol/LicenseToken.json");
+/** Where `npx hardhat build` writes the contract's artifact (the one path the server reads too). */
+export const DEFAULT_ARTIFACT = LICENSE_ARTIFACT_PATH;
 /** The deployments file for the local chains. */
 export const DEFAULT_DEPLOYMENTS_FILE = path.join(ROOT, "deployments/local.json");
 
@@ -31,26 +34,26 @@ export const DEFAULT_DEPLOYMENTS_FILE = path.join(ROOT, "deployments/local.json"
 const DEV_ACCOUNT_0_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 
 export type DeployErrorCode =
-  | "INVALID_CONFIG"
+  | "CONFIG_INVALID"
   | "ARTIFACT_MISSING"
   | "NO_DEPLOYER_KEY"
   | "CHAIN_UNREACHABLE"
   | "DEPLOY_FAILED"
   | "DEPLOYMENTS_FILE_INVALID";
 
-export class DeployError extends Error {
-  readonly code: DeployErrorCode;
-  readonly retriable: boolean;
+/** `chains[0].rpcUrl`: a zod issue's path in the platform's one field-path style. */
+function issuePath(path: readonly PropertyKey[]): string {
+  return fieldPath(path.map((part) => (typeof part === "symbol" ? String(part) : part)));
+}
 
+/** A deploy failure; not retriable unless said (e.g. a chain that is not reachable yet). */
+export class DeployError extends PlatformError<DeployErrorCode> {
   constructor(
     code: DeployErrorCode,
     message: string,
     options: { retriable?: boolean; cause?: unknown } = {},
   ) {
-    super(message, { cause: options.cause });
-    this.name = "DeployError";
-    this.code = code;
-    this.retriable = options.retriable ?? false;
+    super(code, message, false, options);
   }
 }
 
@@ -138,25 +141,15 @@ export function deployerKeyFor(rpcUrl: string, chainId: number, key: string | un
   );
 }
 
-interface Artifact {
-  abi: unknown[];
-  bytecode: string;
-}
-
-function readArtifact(file: string): Artifact {
-  let text: string;
+/** The artifact as the server reads it (same file, same checks), its failure as `ARTIFACT_MISSING`. */
+function readArtifact(file: string): ContractArtifact {
   try {
-    text = readFileSync(file, "utf8");
+    return readContractArtifact(file);
   } catch (error) {
-    throw new DeployError("ARTIFACT_MISSING", `artifact ${file} not found: run 'npx hardhat build' first`, {
-      cause: error,
-    });
+    if (error instanceof AppError && error.code === "ARTIFACT_MISSING")
+      throw new DeployError("ARTIFACT_MISSING", error.message, { cause: error.cause });
+    throw error;
   }
-  const artifact = JSON.parse(text) as Partial<Artifact>;
-  if (!Array.isArray(artifact.abi) || typeof artifact.bytecode !== "string" || artifact.bytecode === "0x") {
-    throw new DeployError("ARTIFACT_MISSING", `artifact ${file} has no abi or bytecode`);
-  }
-  return artifact as Artifact;
 }
 
 /** Reads the deployments file; a missing file is an empty one. */
@@ -173,7 +166,7 @@ export function readDeployments(file: string): DeploymentsFile {
     const issue = parsed.error.issues[0];
     throw new DeployError(
       "DEPLOYMENTS_FILE_INVALID",
-      `${file}: ${issue?.path.join(".") || "(root)"}: ${issue?.message ?? "invalid"}`,
+      `${file}: ${issuePath(issue?.path ?? []) || "(root)"}: ${issue?.message ?? "invalid"}`,
     );
   }
   return parsed.data;
@@ -191,7 +184,7 @@ function writeDeployments(file: string, deployments: DeploymentsFile): void {
 
 function checkedAddress(value: string | undefined, field: string): string | undefined {
   if (value === undefined) return undefined;
-  if (!isAddress(value)) throw new DeployError("INVALID_CONFIG", `${field}: not an address: ${value}`);
+  if (!isAddress(value)) throw new DeployError("CONFIG_INVALID", `${field}: not an address: ${value}`);
   return getAddress(value);
 }
 
@@ -217,7 +210,7 @@ async function fetchChainId(rpcUrl: string): Promise<number> {
 
 async function deployToChain(
   target: ChainTarget,
-  artifact: Artifact,
+  artifact: ContractArtifact,
   deployments: DeploymentsFile,
   options: DeployOptions,
 ): Promise<ChainResult> {
@@ -246,14 +239,14 @@ async function deployToChain(
       wallet = new Wallet(key, provider);
     } catch {
       // The message must not echo the key.
-      throw new DeployError("INVALID_CONFIG", "DEPLOYER_PRIVATE_KEY: not a valid private key");
+      throw new DeployError("CONFIG_INVALID", "DEPLOYER_PRIVATE_KEY: not a valid private key");
     }
     const admin = options.admin ?? wallet.address;
     const issuer = options.issuer ?? "0x0000000000000000000000000000000000000000";
     const nonce = await provider.getTransactionCount(wallet.address, "pending");
     log(`${name} (${chainId}): deploying LicenseToken from ${wallet.address} (nonce ${nonce})`);
 
-    const factory = new ContractFactory(artifact.abi as never, artifact.bytecode, wallet);
+    const factory = new ContractFactory(artifact.abi, artifact.bytecode, wallet);
     try {
       const contract = await factory.deploy(admin, issuer, options.baseURI ?? "");
       const tx = contract.deploymentTransaction();
@@ -287,11 +280,11 @@ async function deployToChain(
  */
 export async function deployAll(options: DeployOptions): Promise<DeployResult> {
   if (options.chains.length === 0)
-    throw new DeployError("INVALID_CONFIG", "chains: at least one chain is needed");
+    throw new DeployError("CONFIG_INVALID", "chains: at least one chain is needed");
   for (const [index, chain] of options.chains.entries()) {
     const parsed = chainTargetSchema.safeParse(chain);
     if (!parsed.success) {
-      throw new DeployError("INVALID_CONFIG", `chains[${index}].rpcUrl: ${parsed.error.issues[0]?.message}`);
+      throw new DeployError("CONFIG_INVALID", `chains[${index}].rpcUrl: ${parsed.error.issues[0]?.message}`);
     }
   }
   const checked: DeployOptions = {
@@ -369,8 +362,8 @@ async function main(argv: string[]): Promise<number> {
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       throw new DeployError(
-        "INVALID_CONFIG",
-        `${values.chains}: ${issue?.path.join(".")}: ${issue?.message}`,
+        "CONFIG_INVALID",
+        `${values.chains}: ${issuePath(issue?.path ?? [])}: ${issue?.message}`,
       );
     }
     chains = [...chains, ...parsed.data];
@@ -380,7 +373,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (values.name !== undefined && !/^[\w.-]+$/.test(values.name)) {
-    throw new DeployError("INVALID_CONFIG", `--name: use letters, digits, '.', '_' or '-': ${values.name}`);
+    throw new DeployError("CONFIG_INVALID", `--name: use letters, digits, '.', '_' or '-': ${values.name}`);
   }
   const outFile = values.out ?? path.join(ROOT, "deployments", `${values.name ?? "local"}.json`);
   const { file, results } = await deployAll({

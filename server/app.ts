@@ -3,17 +3,27 @@
  * call the service, map the result; one error handler turns every error into `{code, message, field?}`.
  */
 import express, { type NextFunction, type Request, type Response } from "express";
-import { isAddress, ZeroAddress } from "ethers";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { allows, ApiKeys, RateLimiter, type Principal } from "./auth.js";
 import type { Scope } from "./config.js";
 import { AppError, errorBody } from "./errors.js";
-import { isHexAddress } from "./keccak.js";
 import type { Metrics } from "./metrics.js";
 import { openApiDocument, docsPage } from "./openapi.js";
+import {
+  bulkItem,
+  idParam,
+  idempotencyKey,
+  issueBody,
+  listQuery,
+  parse,
+  productBody,
+  renewBody,
+  revokeBody,
+} from "./requests.js";
 import type { IssueInput, LicenseService } from "./service.js";
-import type { LicenseRecord } from "./store.js";
+import type { LicenseRecord } from "./domain.js";
+import { errorFields } from "../common/log.js";
 
 export interface AppDeps {
   service: LicenseService;
@@ -26,75 +36,6 @@ export interface AppDeps {
   maxWaitMs?: number;
   /** `POST /v1/licenses/batch`: most items per request and its body limit (defaults 500 / 1 MiB). */
   bulk?: { maxItems: number; bodyLimitBytes: number };
-}
-
-const MAX_DURATION = 100 * 365 * 24 * 3600;
-
-const chainRef = z.union([z.number().int().positive(), z.string().min(1).max(63)]);
-const issueBody = z
-  .object({
-    productId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
-    licensee: z
-      .string()
-      .refine(
-        (v) => isHexAddress(v, isAddress),
-        "must be an EVM address (0x + 40 hex, valid checksum if mixed case)",
-      )
-      .refine((v) => v.toLowerCase() !== ZeroAddress, "must not be the zero address"),
-    durationSeconds: z.number().int().min(1).max(MAX_DURATION).optional(),
-    seats: z
-      .number()
-      .int()
-      .min(1)
-      .max(2 ** 32 - 1)
-      .optional(),
-    chain: z.union([chainRef, z.array(chainRef).min(1).max(16)]).optional(),
-  })
-  .strict();
-
-/** One item of `POST /v1/licenses/batch`: the single request's body plus its own idempotency key. */
-const bulkItem = issueBody.extend({ idempotencyKey: z.string().optional() }).strict();
-
-const listQuery = z
-  .object({
-    licensee: z
-      .string()
-      .refine((v) => isAddress(v), "must be an EVM address")
-      .optional(),
-    productId: z.coerce.number().int().positive().optional(),
-    status: z.enum(["accepted", "submitted", "confirmed", "failed"]).optional(),
-    chainId: z.coerce.number().int().positive().optional(),
-    limit: z.coerce.number().int().min(1).max(200).default(50),
-    cursor: z
-      .string()
-      .regex(/^\d{1,15}$/, "must be a cursor returned by a previous page")
-      .optional(),
-  })
-  .strict();
-
-const renewBody = z.object({ durationSeconds: z.number().int().min(1).max(MAX_DURATION) }).strict();
-const revokeBody = z.object({ reason: z.string().max(31).optional() }).strict();
-const productBody = z
-  .object({
-    id: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
-    name: z.string().min(1).max(200),
-    defaultDurationSeconds: z.number().int().min(0).max(MAX_DURATION).default(0),
-    chains: z.array(z.number().int().positive()).min(1).max(64).optional(),
-  })
-  .strict();
-const idParam = z.string().uuid("must be a license id (UUID)");
-const idempotencyKey = z.string().regex(/^[\x21-\x7e]{1,200}$/, "1-200 visible ASCII characters");
-
-function parse<T extends z.ZodTypeAny>(schema: T, value: unknown, prefix = ""): z.infer<T> {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data as z.infer<T>;
-  const issue = result.error.issues[0]!;
-  const field =
-    issue.code === "unrecognized_keys"
-      ? issue.keys.join(",")
-      : issue.path.map(String).join(".") || prefix.replace(/\.$/, "");
-  const name = prefix && field !== prefix.replace(/\.$/, "") ? `${prefix}${field}` : field || "(body)";
-  throw new AppError("VALIDATION_FAILED", `${name}: ${issue.message}`, { field: name });
 }
 
 function principal(res: Response): Principal {
@@ -421,7 +362,7 @@ export function createApp(deps: AppDeps): express.Express {
       if (status === 400) mapped = new AppError("VALIDATION_FAILED", "malformed request");
     }
     const { status, body: payload } = errorBody(mapped);
-    if (status >= 500) logger.error({ err: error, url: req.originalUrl }, "request failed");
+    if (status >= 500) logger.error({ err: errorFields(error), url: req.originalUrl }, "request failed");
     res.status(status).json(payload);
   });
 

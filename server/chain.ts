@@ -3,13 +3,11 @@
  * Providers are built with `cacheTimeout: -1`: ethers v6 otherwise caches identical calls for 250 ms
  * (e.g. two `eth_getTransactionCount` in a row), which made back-to-back sends reuse a nonce.
  */
-import { readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import {
   Contract,
   FeeData,
-  Interface,
   JsonRpcProvider,
   Network,
   Wallet,
@@ -17,33 +15,13 @@ import {
   type JsonRpcResult,
 } from "ethers";
 import type { ResolvedChain } from "./config.js";
-import { AppError } from "./errors.js";
+import { LICENSE_ABI } from "./contract.js";
+import { RpcError, rpcError, rpcFailure, withTimeout, type RpcAnswer } from "./rpc-errors.js";
+import { errorText } from "../common/log.js";
 
-export const LICENSE_ABI = [
-  "function issueBatch(address[] licensees, tuple(uint64 productId, uint64 expiresAt, uint32 seats, bool locked, bytes32 termsHash, bytes32 requestRef)[] terms) returns (uint256)",
-  "function revoke(uint256 tokenId, bytes32 reason)",
-  "function renewSubscription(uint256 tokenId, uint64 duration) payable",
-  "function license(uint256 tokenId) view returns (tuple(uint64 productId, uint64 issuedAt, uint64 expiresAt, uint32 seats, bool locked, bool revoked, bytes32 termsHash))",
-  "function isValid(uint256 tokenId) view returns (bool)",
-  "function ownerOf(uint256 tokenId) view returns (address)",
-  "function tokenOfRequest(bytes32 requestRef) view returns (uint256)",
-  "function nextTokenId() view returns (uint256)",
-  "event LicenseIssued(uint256 indexed tokenId, address indexed licensee, bytes32 indexed requestRef, uint64 productId, uint64 expiresAt)",
-  "error LicenseEmptyBatch()",
-  "error LicenseBatchLengthMismatch(uint256 licensees, uint256 terms)",
-  "error LicenseEmptyTermsHash(uint256 tokenId)",
-  "error LicenseInvalidExpiry(uint256 tokenId, uint64 expiresAt, uint256 currentTime)",
-  "error LicenseDuplicateRequest(bytes32 requestRef, uint256 tokenId)",
-  "error LicenseIsRevoked(uint256 tokenId)",
-  "error LicensePerpetual(uint256 tokenId)",
-  "error LicenseInvalidDuration(uint64 duration)",
-  "error LicenseExpiryOverflow(uint256 tokenId, uint256 expiresAt)",
-  "error ERC721NonexistentToken(uint256 tokenId)",
-  "error ERC721InvalidReceiver(address receiver)",
-  "error AccessControlUnauthorizedAccount(address account, bytes32 neededRole)",
-];
-
-export const LICENSE_INTERFACE = new Interface(LICENSE_ABI);
+export { LICENSE_ABI, LICENSE_INTERFACE } from "./contract.js";
+export { loadSignerKey } from "./signer.js";
+export { RpcError, rpcFailure, withTimeout } from "./rpc-errors.js";
 
 export interface ChainHealth {
   healthy: boolean;
@@ -53,41 +31,6 @@ export interface ChainHealth {
   signerBalanceWei?: bigint;
   feePerGasWei?: bigint;
   error?: string;
-}
-
-/** The signer key from the environment or a keystore file; never logged. */
-export async function loadSignerKey(chain: ResolvedChain, env: NodeJS.ProcessEnv): Promise<string> {
-  if (!chain.signer)
-    throw new AppError("CONFIG_INVALID", `chain ${chain.name} has no signer`, { field: "signer" });
-  if ("env" in chain.signer) {
-    const key = env[chain.signer.env];
-    if (!key)
-      throw new AppError("CONFIG_INVALID", `environment variable ${chain.signer.env} is not set`, {
-        field: "signer.env",
-      });
-    return key;
-  }
-  const password = env[chain.signer.passwordEnv];
-  if (password === undefined) {
-    throw new AppError("CONFIG_INVALID", `environment variable ${chain.signer.passwordEnv} is not set`, {
-      field: "signer.passwordEnv",
-    });
-  }
-  const wallet = await Wallet.fromEncryptedJson(readFileSync(chain.signer.keystore, "utf8"), password);
-  return wallet.privateKey;
-}
-
-/** A JSON-RPC error answer of the node (message as the node wrote it, e.g. "nonce too low"). */
-export class RpcError extends Error {
-  constructor(
-    readonly method: string,
-    message: string,
-    readonly rpcCode?: number,
-    readonly data?: unknown,
-  ) {
-    super(`${method}: ${message}`);
-    this.name = "RpcError";
-  }
 }
 
 /** The fields of a transaction receipt the issue pipeline reads. */
@@ -217,12 +160,12 @@ export class ChainClient {
             try {
               resolve(JSON.parse(text));
             } catch {
-              reject(new Error(`${what}: HTTP ${response.statusCode} ${text.slice(0, 200)}`));
+              reject(rpcFailure(`${what}: HTTP ${response.statusCode} ${text.slice(0, 200)}`));
             }
           });
         },
       );
-      request.on("timeout", () => request.destroy(new Error(`${what}: timed out after ${timeoutMs} ms`)));
+      request.on("timeout", () => request.destroy(rpcFailure(`${what}: timed out after ${timeoutMs} ms`)));
       request.on("error", reject);
       request.end(body);
     });
@@ -262,7 +205,7 @@ export class ChainClient {
       );
       const block = answers[0];
       if (block instanceof Error) throw block;
-      if (!block || typeof block !== "object") throw new Error("no latest block");
+      if (!block || typeof block !== "object") throw rpcFailure("no latest block");
       const { number, baseFeePerGas } = block as { number: string; baseFeePerGas?: string | null };
       const big = (value: unknown): bigint | null =>
         typeof value === "string" && value.startsWith("0x") ? BigInt(value) : null;
@@ -337,8 +280,8 @@ export class ChainClient {
       ];
       const checkVerified = (answers: readonly unknown[]): void => {
         const chainId = Number(answers[0] as string);
-        if (chainId !== this.chainId) throw new Error(`chain id ${chainId} != ${this.chainId}`);
-        if (answers[1] === "0x") throw new Error(`no contract at ${this.config.contract}`);
+        if (chainId !== this.chainId) throw rpcFailure(`chain id ${chainId} != ${this.chainId}`);
+        if (answers[1] === "0x") throw rpcFailure(`no contract at ${this.config.contract}`);
       };
       let verify =
         !this.health.healthy || this.verified === undefined || started - this.verified.at >= VERIFY_EVERY_MS;
@@ -362,7 +305,7 @@ export class ChainClient {
             for (const answer of answers) if (answer instanceof Error) throw answer;
             checkVerified(answers);
           }
-          if (balance === 0n) throw new Error("signer has no funds");
+          if (balance === 0n) throw rpcFailure("signer has no funds");
           return { head, balance, fee: fee.maxFeePerGas ?? fee.gasPrice ?? undefined };
         })(),
         timeoutMs,
@@ -385,7 +328,7 @@ export class ChainClient {
         ...this.health,
         healthy: this.health.healthy && !down,
         lastCheckedAt: Date.now(),
-        error: error instanceof Error ? error.message.slice(0, 200) : String(error),
+        error: errorText(error).slice(0, 200),
       };
     }
     return this.health;
@@ -425,27 +368,4 @@ function toReceipt(raw: RawReceipt | null): Receipt | null {
       data: l.data,
     })),
   };
-}
-
-interface RpcAnswer {
-  result?: unknown;
-  error?: { code?: number; message?: string; data?: unknown };
-}
-
-function rpcError(method: string, error: NonNullable<RpcAnswer["error"]>): RpcError {
-  return new RpcError(method, error.message ?? "error", error.code, error.data);
-}
-
-export async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

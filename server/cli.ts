@@ -3,6 +3,8 @@
  * The API key comes from LICENSE_API_KEY (never from the command line); the URL from --url or LICENSE_API_URL.
  */
 import { readFileSync } from "node:fs";
+import { AppError } from "./errors.js";
+import { errorText } from "../common/log.js";
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -115,7 +117,8 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
   const needId = (): string => {
-    if (!arg) throw new Error(`${command}: a license id is required`);
+    if (!arg)
+      throw new AppError("VALIDATION_FAILED", `${command}: a license id is required`, { field: "id" });
     return encodeURIComponent(arg);
   };
 
@@ -141,7 +144,10 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
     }
     case "issue-batch": {
       const file = str(flags, "file");
-      if (!file) throw new Error("issue-batch: --file <items.json|-> is required");
+      if (!file)
+        throw new AppError("VALIDATION_FAILED", "issue-batch: --file <items.json|-> is required", {
+          field: "file",
+        });
       const text = file === "-" ? await readStdin() : readFileSync(file, "utf8");
       const parsed = JSON.parse(text) as unknown;
       result = await call("POST", "/v1/licenses/batch", Array.isArray(parsed) ? { items: parsed } : parsed);
@@ -240,7 +246,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   run(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (error: unknown) => {
-      console.error(error instanceof Error ? error.message : String(error));
+      console.error(errorText(error));
       process.exit(1);
     },
   );

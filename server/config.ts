@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { fieldPath } from "../common/errors.js";
 import { AppError } from "./errors.js";
 
 export const POLICY_NAMES = [
@@ -268,9 +269,9 @@ export type ApiKeyConfig = z.infer<typeof apiKeySchema>;
 export type EventsConfig = z.infer<typeof eventsSchema>;
 export type ReplicaConfig = z.infer<typeof replicaSchema>;
 
-/** `chains.1.rpcUrl` style path of a zod issue. */
-export function fieldPath(issuePath: readonly (string | number)[]): string {
-  return issuePath.map(String).join(".");
+/** `chains[1].rpcUrl`: the platform's one field-path style, for a zod issue's path. */
+function issuePath(path: readonly PropertyKey[]): string {
+  return fieldPath(path.map((part) => (typeof part === "symbol" ? String(part) : part)));
 }
 
 /** Validates a parsed config; the error names the first offending field. */
@@ -278,8 +279,8 @@ export function parseConfig(raw: unknown): Config {
   const result = configSchema.safeParse(raw);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
-  const field = fieldPath(issue.path) || "(root)";
-  const all = result.error.issues.map((i) => `${fieldPath(i.path) || "(root)"}: ${i.message}`).join("; ");
+  const field = issuePath(issue.path) || "(root)";
+  const all = result.error.issues.map((i) => `${issuePath(i.path) || "(root)"}: ${i.message}`).join("; ");
   throw new AppError("CONFIG_INVALID", `invalid config: ${all}`, { field });
 }
 
@@ -301,9 +302,9 @@ export function parseDeployments(raw: unknown): Map<number, DeploymentEntry> {
     const issue = result.error.issues[0]!;
     throw new AppError(
       "CONFIG_INVALID",
-      `invalid deployments file: ${fieldPath(issue.path)}: ${issue.message}`,
+      `invalid deployments file: ${issuePath(issue.path)}: ${issue.message}`,
       {
-        field: `deploymentsFile.${fieldPath(issue.path)}`,
+        field: issuePath(["deploymentsFile", ...issue.path]),
       },
     );
   }
@@ -326,7 +327,7 @@ export function resolveContracts(
         "CONFIG_INVALID",
         `chain ${chain.name}: no contract address (config or deployments file)`,
         {
-          field: `chains.${i}.contract`,
+          field: fieldPath(["chains", i, "contract"]),
         },
       );
     }

@@ -4,10 +4,15 @@
  * else becomes `INTERNAL` (500) without details.
  */
 
-export interface ErrorSpec {
+import {
+  PlatformError,
+  type ErrorSpec as PlatformErrorSpec,
+  type PlatformErrorOptions,
+} from "../common/errors.js";
+
+/** A code of the catalogue: the platform's `retriable` and `description`, plus the HTTP status. */
+export interface ErrorSpec extends PlatformErrorSpec {
   httpStatus: number;
-  retriable: boolean;
-  description: string;
 }
 
 export const ERROR_CATALOGUE = {
@@ -80,10 +85,40 @@ export const ERROR_CATALOGUE = {
     retriable: true,
     description: "The chain rejected or reverted the transaction.",
   },
+  CHAIN_RPC_FAILED: {
+    httpStatus: 502,
+    retriable: true,
+    description: "A chain node answered a JSON-RPC call with an error, an unreadable answer or not in time.",
+  },
+  RECEIPT_TIMEOUT: {
+    httpStatus: 504,
+    retriable: true,
+    description: "A sent transaction had no receipt in time; its outbox entry is settled against the chain.",
+  },
+  NONCE_CONFLICT: {
+    httpStatus: 500,
+    retriable: true,
+    description: "A nonce was committed out of order; the signer's nonce is reloaded from the chain.",
+  },
+  STORE_CONFLICT: {
+    httpStatus: 500,
+    retriable: true,
+    description: "A store write found its rows in another state than expected; nothing was written.",
+  },
+  EVENT_INVALID: {
+    httpStatus: 500,
+    retriable: false,
+    description: "A replicated Kafka record is not a valid license event; the replica skips it.",
+  },
   CONFIG_INVALID: {
     httpStatus: 500,
     retriable: false,
     description: "The server configuration is invalid (start-up only).",
+  },
+  ARTIFACT_MISSING: {
+    httpStatus: 500,
+    retriable: false,
+    description: "The compiled contract artifact is missing or has no ABI: run `npx hardhat build`.",
   },
   INTERNAL: {
     httpStatus: 500,
@@ -94,19 +129,13 @@ export const ERROR_CATALOGUE = {
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
 
-export class AppError extends Error {
-  readonly code: ErrorCode;
+/** The error every layer of the licensing service throws: a catalogue code with its HTTP status. */
+export class AppError extends PlatformError<ErrorCode> {
   readonly httpStatus: number;
-  readonly retriable: boolean;
-  readonly field?: string;
 
-  constructor(code: ErrorCode, message: string, options: { field?: string; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = "AppError";
-    this.code = code;
+  constructor(code: ErrorCode, message: string, options: PlatformErrorOptions = {}) {
+    super(code, message, ERROR_CATALOGUE[code].retriable, options);
     this.httpStatus = ERROR_CATALOGUE[code].httpStatus;
-    this.retriable = ERROR_CATALOGUE[code].retriable;
-    if (options.field !== undefined) this.field = options.field;
   }
 
   toBody(): { code: ErrorCode; message: string; field?: string } {

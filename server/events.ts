@@ -6,58 +6,19 @@
  * events idempotently: an event id is applied once, and per license only a newer `sequence` wins.
  */
 import { z } from "zod";
-import type { LicenseRecord, LicenseStatus } from "./store.js";
+import {
+  EVENT_SCHEMA_VERSION,
+  EVENT_TYPES,
+  type LicenseEvent,
+  type LicenseEventType,
+  type LicenseRecord,
+  type LicenseSnapshot,
+  type OutboxPayload,
+} from "./domain.js";
+import { AppError } from "./errors.js";
 
-export const EVENT_SCHEMA_VERSION = 1;
-
-export const EVENT_TYPES = ["requested", "reassigned", "issued", "renewed", "revoked", "failed"] as const;
-export type LicenseEventType = (typeof EVENT_TYPES)[number];
-
-export interface LicenseSnapshot {
-  id: string;
-  clientId: string;
-  productId: number;
-  licensee: string;
-  seats: number;
-  /** Unix seconds; 0 = perpetual. */
-  expiresAt: number;
-  requestRef: string;
-  termsHash: string;
-  chainId: number;
-  /** The license contract on `chainId` (null when the origin did not know it). */
-  contract: string | null;
-  policy: string;
-  reason: string;
-  candidates: number[];
-  status: LicenseStatus;
-  revoked: boolean;
-  tokenId: string | null;
-  txHash: string | null;
-  blockNumber: number | null;
-  error: { code: string; message: string } | null;
-  /** Epoch milliseconds. */
-  createdAt: number;
-  updatedAt: number;
-}
-
-/** The event as the outbox stores it (the publisher adds `sequence`, the outbox row number). */
-export interface OutboxPayload {
-  schemaVersion: typeof EVENT_SCHEMA_VERSION;
-  eventId: string;
-  type: LicenseEventType;
-  /** ISO-8601 time of the state change. */
-  occurredAt: string;
-  /** Datacenter of the service that made the change. */
-  origin: string;
-  licenseId: string;
-  license: LicenseSnapshot;
-}
-
-/** The Kafka record value. */
-export interface LicenseEvent extends OutboxPayload {
-  /** Position in the origin's outbox: increases with every committed change (per license order). */
-  sequence: number;
-}
+export { EVENT_SCHEMA_VERSION, EVENT_TYPES };
+export type { LicenseEvent, LicenseEventType, LicenseSnapshot, OutboxPayload } from "./domain.js";
 
 export function snapshot(license: LicenseRecord, contract: string | undefined): LicenseSnapshot {
   return {
@@ -141,11 +102,10 @@ const eventSchema = z.object({
   license: snapshotSchema,
 });
 
-export class EventParseError extends Error {
-  readonly code = "EVENT_INVALID";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "EventParseError";
+/** A Kafka record that is not a valid license event (`EVENT_INVALID`): the replica skips it. */
+export class EventParseError extends AppError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super("EVENT_INVALID", message, options);
   }
 }
 

@@ -8,7 +8,8 @@ import express from "express";
 import pino, { type Logger } from "pino";
 import { createApp } from "./app.js";
 import { ApiKeys, RateLimiter } from "./auth.js";
-import { ChainClient, loadSignerKey } from "./chain.js";
+import { ChainClient } from "./chain.js";
+import { loadSignerKey } from "./signer.js";
 import type { Config, ResolvedChain } from "./config.js";
 import { AppError, errorBody } from "./errors.js";
 import { createMetrics } from "./metrics.js";
@@ -21,6 +22,7 @@ export interface Runtime {
   service: LicenseService;
   app: ReturnType<typeof createApp>;
   store: SqliteStore;
+  logger: Logger;
   /** Present when `events` is configured (primary mode). */
   publisher?: EventPublisher;
   /** Present in replica mode. */
@@ -49,9 +51,19 @@ export async function buildRuntime(
   }
   const events = config.events;
   const contracts = new Map(chains.map((c) => [c.chainId, c.contract]));
+  // every committed change with events (accept, confirm, renew, revoke, …) wakes the publisher
+  const wake: { publisher?: EventPublisher } = {};
   const store = new SqliteStore(
     config.database.path,
-    events ? { events: { origin: events.datacenter, contractOf: (id) => contracts.get(id) } } : {},
+    events
+      ? {
+          events: {
+            origin: events.datacenter,
+            contractOf: (id) => contracts.get(id),
+            onCommitted: () => wake.publisher?.notify(),
+          },
+        }
+      : {},
   );
   const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? false });
   const service = new LicenseService(config, clients, store, logger, metrics, { readOnly });
@@ -59,6 +71,7 @@ export async function buildRuntime(
   const publisher = events
     ? new EventPublisher(store, events, logger.child({ component: "events" }), metrics.registry)
     : undefined;
+  wake.publisher = publisher;
   const replica = config.replica
     ? new ReplicaConsumer(store, config.replica, logger.child({ component: "replica" }), metrics.registry)
     : undefined;
@@ -79,6 +92,7 @@ export async function buildRuntime(
     service,
     app,
     store,
+    logger,
     ...(publisher ? { publisher } : {}),
     ...(replica ? { replica } : {}),
     async stop() {

@@ -2,6 +2,7 @@
  * Server entry: `node --import tsx server/main.ts [--config file]` (or LICENSE_CONFIG=file). Prints one
  * JSON line `{"ready":true,"port":N}` on stdout when it listens on 127.0.0.1.
  */
+import { errorFields, errorText } from "../common/log.js";
 import { installKafkajsPatches } from "../kafka/patches/index.js";
 import { loadConfigFile } from "./config.js";
 import { AppError } from "./errors.js";
@@ -30,9 +31,16 @@ async function main(): Promise<void> {
   const port = Number(at("--port") ?? process.env.PORT ?? config.server.port);
   const { server, port: bound } = await listen(runtime.app, port, process.env.HOST ?? config.server.host);
   process.stdout.write(`${JSON.stringify({ ready: true, port: bound })}\n`);
-  const shutdown = (): void => {
+  const shutdown = (signal: NodeJS.Signals): void => {
     server.close();
-    void runtime.stop().then(() => process.exit(0));
+    // a stop that fails is logged with its fields and ends the process non-zero (not as an unhandled rejection)
+    runtime.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        runtime.logger.error({ err: errorFields(error), signal }, "shutdown failed");
+        process.exit(1);
+      },
+    );
   };
   process.once("SIGTERM", shutdown);
   process.once("SIGINT", shutdown);
@@ -40,6 +48,6 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   const field = error instanceof AppError && error.field ? ` (field ${error.field})` : "";
-  process.stderr.write(`license server: ${error instanceof Error ? error.message : String(error)}${field}\n`);
+  process.stderr.write(`license server: ${errorText(error)}${field}\n`);
   process.exit(1);
 });

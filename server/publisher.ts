@@ -10,8 +10,9 @@ import type { Logger } from "pino";
 import { createKafka } from "../kafka/client.js";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { EventsConfig } from "./config.js";
-import type { Store } from "./store.js";
+import type { EventOutboxStore } from "./store/types.js";
 import { Wakeable } from "../common/time.js";
+import { errorFields } from "../common/log.js";
 
 export interface PublisherMetrics {
   backlog: Gauge;
@@ -51,7 +52,7 @@ export class EventPublisher {
   readonly metrics: PublisherMetrics;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: EventOutboxStore,
     private readonly config: EventsConfig,
     private readonly logger: Logger,
     registry: Registry,
@@ -126,7 +127,7 @@ export class EventPublisher {
           this.config.retry.maxMs,
         );
         this.logger.warn(
-          { err: String(error).slice(0, 300), failures: this.failures, retryInMs: delay },
+          { err: errorFields(error), failures: this.failures, retryInMs: delay },
           "events publishing failed; retrying",
         );
         await this.disconnect();

@@ -12,10 +12,12 @@ import { Wallet } from "ethers";
 import type { Logger } from "pino";
 import { createKafka } from "../kafka/client.js";
 import { Counter, Gauge, type Registry } from "prom-client";
-import { ChainClient, withTimeout, type ChainHealth } from "./chain.js";
+import { ChainClient, type ChainHealth } from "./chain.js";
+import { rpcFailure, withTimeout } from "./rpc-errors.js";
 import type { ReplicaConfig, ResolvedChain } from "./config.js";
 import { EventParseError, parseEvent } from "./events.js";
-import type { Store } from "./store.js";
+import type { ReplicaStore } from "./store/types.js";
+import { errorFields, errorText } from "../common/log.js";
 import { Wakeable } from "../common/time.js";
 
 export class ReadOnlyChainClient extends ChainClient {
@@ -37,8 +39,8 @@ export class ReadOnlyChainClient extends ChainClient {
             this.provider.getCode(this.config.contract),
           ]);
           if (Number(chainIdHex) !== this.chainId)
-            throw new Error(`chain id ${Number(chainIdHex)} != ${this.chainId}`);
-          if (code === "0x") throw new Error(`no contract at ${this.config.contract}`);
+            throw rpcFailure(`chain id ${Number(chainIdHex)} != ${this.chainId}`);
+          if (code === "0x") throw rpcFailure(`no contract at ${this.config.contract}`);
           return block;
         })(),
         timeoutMs,
@@ -56,7 +58,7 @@ export class ReadOnlyChainClient extends ChainClient {
         ...this.health,
         healthy: this.health.healthy && this.misses < failuresToDown,
         lastCheckedAt: Date.now(),
-        error: error instanceof Error ? error.message.slice(0, 200) : String(error),
+        error: errorText(error).slice(0, 200),
       };
     }
     return this.health;
@@ -81,7 +83,7 @@ export class ReplicaConsumer {
   readonly counts = { applied: 0, duplicate: 0, stale: 0, invalid: 0 };
 
   constructor(
-    private readonly store: Store,
+    private readonly store: ReplicaStore,
     private readonly config: ReplicaConfig,
     private readonly logger: Logger,
     registry: Registry,
@@ -145,7 +147,7 @@ export class ReplicaConsumer {
       } catch (error) {
         failures++;
         this.logger.warn(
-          { err: String(error).slice(0, 300), failures },
+          { err: errorFields(error), failures },
           "replica consumer: Kafka not reachable; retrying",
         );
       }
@@ -227,7 +229,10 @@ export class ReplicaConsumer {
       if (!(error instanceof EventParseError)) throw error;
       this.counts.invalid++;
       this.metrics.events.inc({ result: "invalid" });
-      this.logger.warn({ topic, partition, offset, err: error.message }, "replica: skipped an invalid event");
+      this.logger.warn(
+        { topic, partition, offset, err: errorFields(error) },
+        "replica: skipped an invalid event",
+      );
       return;
     }
     // a database error throws: kafkajs does not commit the offset and delivers the message again

@@ -7,8 +7,9 @@
  * `Transaction.from`, signer recovery).
  */
 import type { SigningKey } from "ethers";
-import { LICENSE_INTERFACE } from "./chain.js";
+import { LICENSE_INTERFACE } from "./contract.js";
 import { keccakHex } from "./keccak.js";
+import { AppError } from "./errors.js";
 
 /** What `issueBatch` needs of one license. */
 export interface BatchItem {
@@ -28,13 +29,14 @@ const ISSUE_BATCH_SELECTOR = Buffer.from(
 function hexBytes(hex: string, length: number, what: string): Buffer {
   const body = hex.startsWith("0x") || hex.startsWith("0X") ? hex.slice(2) : hex;
   if (body.length !== length * 2 || !/^[0-9a-fA-F]*$/.test(body))
-    throw new Error(`${what}: expected ${length} bytes of hex`);
+    throw new AppError("VALIDATION_FAILED", `${what}: expected ${length} bytes of hex`, { field: what });
   return Buffer.from(body, "hex");
 }
 
 function writeUint(word: Buffer, offset: number, value: number | bigint, what: string): void {
   const n = BigInt(value);
-  if (n < 0n || n >= 1n << 64n) throw new Error(`${what}: out of range`);
+  if (n < 0n || n >= 1n << 64n)
+    throw new AppError("VALIDATION_FAILED", `${what}: out of range`, { field: what });
   word.writeBigUInt64BE(n, offset + 24);
 }
 
@@ -60,7 +62,7 @@ export function encodeIssueBatch(items: readonly BatchItem[]): Buffer {
     writeUint(out, at(base), item.productId, "productId");
     writeUint(out, at(base + 1), item.expiresAt, "expiresAt");
     if (!Number.isInteger(item.seats) || item.seats < 0 || item.seats > 0xffffffff)
-      throw new Error("seats: out of range");
+      throw new AppError("VALIDATION_FAILED", "seats: out of range", { field: "seats" });
     writeUint(out, at(base + 2), item.seats, "seats");
     // locked: false (word stays zero)
     hexBytes(item.termsHash, 32, "termsHash").copy(out, at(base + 4));
@@ -90,7 +92,7 @@ export function rlpEncode(item: RlpItem): Buffer {
 
 /** Minimal big-endian bytes of a non-negative integer (0 → empty), as RLP wants integers. */
 export function uintBytes(value: bigint): Buffer {
-  if (value < 0n) throw new Error("negative integer");
+  if (value < 0n) throw new AppError("VALIDATION_FAILED", "negative integer");
   if (value === 0n) return Buffer.alloc(0);
   let hex = value.toString(16);
   if (hex.length % 2) hex = `0${hex}`;

@@ -12,6 +12,7 @@ import {
   isLocalDevChain,
   type ChainTarget,
 } from "../scripts/deploy.js";
+import { LICENSE_ABI } from "../server/contract.js";
 import { getChains } from "./fixtures/infra.js";
 import { ROOT } from "./support/procs.js";
 
@@ -19,12 +20,6 @@ import { ROOT } from "./support/procs.js";
 const DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 const DEV_ADDRESS = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 const ISSUER_ROLE = "0x114e74f6ea3bd819998f78687bfcb11b140da08e9b7d222fa9c1f1ba1f2aa122"; // keccak256("ISSUER_ROLE")
-const LICENSE_ABI = [
-  "function hasRole(bytes32 role, address account) view returns (bool)",
-  "function DEFAULT_ADMIN_ROLE() view returns (bytes32)",
-  "function ISSUER_ROLE() view returns (bytes32)",
-  "function supportsInterface(bytes4) view returns (bool)",
-];
 
 /** A fresh deployer (nonce 0 everywhere), funded from dev account 0 on every chain. */
 async function freshDeployer(chains: ChainTarget[]): Promise<Wallet> {
@@ -224,13 +219,13 @@ describe("scripts/deploy.ts", function () {
   });
 
   describe("errors", function () {
-    it("INVALID_CONFIG for a bad issuer address or no chains", async function () {
+    it("CONFIG_INVALID for a bad issuer address or no chains", async function () {
       const outFile = path.join(dir, "x.json");
       const bad = await rejection(deployAll({ chains, outFile, deployerKey: DEV_KEY, issuer: "0x1234" }));
-      expect(bad.code).to.equal("INVALID_CONFIG");
+      expect(bad.code).to.equal("CONFIG_INVALID");
       expect(bad.message).to.contain("issuer");
       const none = await rejection(deployAll({ chains: [], outFile }));
-      expect(none.code).to.equal("INVALID_CONFIG");
+      expect(none.code).to.equal("CONFIG_INVALID");
     });
 
     it("DEPLOYMENTS_FILE_INVALID naming the field", async function () {
@@ -257,11 +252,11 @@ describe("scripts/deploy.ts", function () {
       expect(error.retriable).to.equal(true);
     });
 
-    it("INVALID_CONFIG without echoing a malformed key", async function () {
+    it("CONFIG_INVALID without echoing a malformed key", async function () {
       const error = await rejection(
         deployAll({ chains, outFile: path.join(dir, "x.json"), deployerKey: "0xnot-a-key-s3cr3t" }),
       );
-      expect(error.code).to.equal("INVALID_CONFIG");
+      expect(error.code).to.equal("CONFIG_INVALID");
       expect(error.message).to.not.contain("s3cr3t");
     });
   });

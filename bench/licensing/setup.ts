@@ -3,9 +3,6 @@
  * contract deployed on each by dev account 15 and ISSUER_ROLE granted to the issuing accounts.
  * Accounts 15–19 of the public Hardhat test mnemonic are the benchmark's (other tests use others).
  */
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import {
   ContractFactory,
   HDNodeWallet,
@@ -16,9 +13,9 @@ import {
   type InterfaceAbi,
 } from "ethers";
 import { startChains, type ChainInfo, type ChainSet } from "../../launchers/chains.js";
+import { LICENSE_ARTIFACT_PATH, readContractArtifact } from "../../server/artifact.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-export const ARTIFACT = path.join(ROOT, "artifacts/contracts/LicenseToken.sol/LicenseToken.json");
+export const ARTIFACT = LICENSE_ARTIFACT_PATH;
 
 /** Hardhat's public development mnemonic (printed by every `hardhat node`; local dev chains only). */
 const DEV_MNEMONIC = "test test test test test test test test test test test junk";
@@ -41,12 +38,9 @@ export interface Artifact {
   bytecode: string;
 }
 
+/** The LicenseToken artifact, read as the server and the deploy script read it. */
 export function readArtifact(): Artifact {
-  try {
-    return JSON.parse(readFileSync(ARTIFACT, "utf8")) as Artifact;
-  } catch (error) {
-    throw new Error(`cannot read ${ARTIFACT}: run \`npx hardhat build\` first`, { cause: error });
-  }
+  return readContractArtifact();
 }
 
 /** A chain with the contract deployed; measurements create their own clients (no shared sockets). */

@@ -53,15 +53,15 @@ describe("server: config schema", function () {
   it("names the offending field", function () {
     const cfg = base();
     (cfg.chains as Record<string, unknown>[])[1]!.rpcUrl = "not a url";
-    expect(fieldOf(cfg)).to.equal("chains.1.rpcUrl");
+    expect(fieldOf(cfg)).to.equal("chains[1].rpcUrl");
 
     const cfg2 = base();
     (cfg2.chains as Record<string, unknown>[])[0]!.signer = { env: "lower-case" };
-    expect(fieldOf(cfg2)).to.match(/^chains\.0\.signer/);
+    expect(fieldOf(cfg2)).to.match(/^chains\[0\]\.signer/);
 
     const cfg3 = base();
     (cfg3.apiKeys as Record<string, unknown>[])[0]!.sha256 = "abc";
-    expect(fieldOf(cfg3)).to.equal("apiKeys.0.sha256");
+    expect(fieldOf(cfg3)).to.equal("apiKeys[0].sha256");
 
     const cfg4 = base();
     cfg4.policy = "random";
@@ -79,10 +79,10 @@ describe("server: config schema", function () {
   it("rejects duplicate chain ids and products pinned to unknown chains", function () {
     const cfg = base();
     (cfg.chains as Record<string, unknown>[])[1]!.chainId = 1;
-    expect(fieldOf(cfg)).to.equal("chains.1.chainId");
+    expect(fieldOf(cfg)).to.equal("chains[1].chainId");
     const cfg2 = base();
     cfg2.products = [{ id: 1, name: "x", chains: [7] }];
-    expect(fieldOf(cfg2)).to.equal("products.0.chains.0");
+    expect(fieldOf(cfg2)).to.equal("products[0].chains[0]");
   });
 
   it("takes missing contract addresses from the deployments file", function () {
@@ -98,7 +98,7 @@ describe("server: config schema", function () {
       resolveContracts(config, new Map());
       expect.fail("should throw");
     } catch (error) {
-      expect((error as AppError).field).to.equal("chains.1.contract");
+      expect((error as AppError).field).to.equal("chains[1].contract");
     }
     expect(() => parseDeployments({ chains: { "2": { address: "nope" } } })).to.throw(
       AppError,

@@ -226,7 +226,7 @@ describe("server: lifecycle events published to Kafka (dc1)", function () {
     tmp?.cleanup();
   });
 
-  function config(dbFile: string, topic: string, eventBrokers: string[]): Config {
+  function config(dbFile: string, topic: string, eventBrokers: string[], pollMs = 50): Config {
     const base = testConfig(chains, { dbPath: path.join(tmp.dir, dbFile) });
     return parseConfig({
       ...base,
@@ -234,7 +234,7 @@ describe("server: lifecycle events published to Kafka (dc1)", function () {
         brokers: eventBrokers,
         topic,
         datacenter: "dc1",
-        pollMs: 50,
+        pollMs,
         retry: { initialMs: 50, maxMs: 500 },
       },
     });
@@ -336,6 +336,31 @@ describe("server: lifecycle events published to Kafka (dc1)", function () {
     const metrics = await request(runtime.app).get("/metrics");
     expect(metric(metrics.text, "license_events_outbox_backlog")).to.equal(0);
     expect(metric(metrics.text, "license_events_published_total")).to.equal(7);
+  });
+
+  it("wakes the publisher on each committed change: an accepted license's event reaches Kafka long before pollMs", async function () {
+    const topic = randomTopic("licensing.events");
+    const runtime = await start(config("wake.sqlite", topic, brokers, 30_000));
+    await sleep(300); // the publisher's first (empty) poll is done: it now sleeps for 30 s
+    const res = await request(runtime.app)
+      .post("/v1/licenses")
+      .set(...auth(KEYS.client))
+      .send({ productId: 1, licensee: randomAddress() });
+    expect(res.status, JSON.stringify(res.body)).to.equal(202);
+    const id = String((res.body as { id: string }).id);
+    const deadline = Date.now() + 5000;
+    while (runtime.publisher!.backlog() > 0 && Date.now() < deadline) await sleep(25);
+    expect(runtime.publisher!.backlog(), "acknowledged by Kafka well before the 30 s poll").to.equal(0);
+    const records = await readTopic(
+      brokers,
+      topic,
+      (r) => r.some((x) => x.event.licenseId === id && x.event.type === "requested"),
+      10_000,
+    );
+    expect(
+      records.some((x) => x.event.licenseId === id && x.event.type === "requested"),
+      "the requested event reached Kafka",
+    ).to.equal(true);
   });
 
   it("keeps events written while Kafka is unreachable and publishes them, none lost, once it is back", async function () {

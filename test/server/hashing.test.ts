@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { getAddress, hexlify, isAddress, keccak256, randomBytes, toUtf8Bytes } from "ethers";
 import { isHexAddress, keccakHex } from "../../server/keccak.js";
-import { canonicalJson, requestRefOf } from "../../server/service.js";
+import { canonicalJson, requestRefOf } from "../../server/ids.js";
 
 describe("license hashes", () => {
   it("request refs keep the value of keccak256(toUtf8Bytes(`license:<id>`)) (stored rows, tokenOfRequest)", () => {

@@ -27,7 +27,7 @@ import {
   type ResolvedChain,
 } from "../../server/config.js";
 import { buildRuntime, type Runtime } from "../../server/index.js";
-import { readArtifact } from "../support/artifacts.js";
+import { readContractArtifact } from "../../server/artifact.js";
 import { ROOT } from "../support/procs.js";
 
 export const MNEMONIC = "test test test test test test test test test test test junk";
@@ -50,11 +50,11 @@ export async function deployLicenseToken(
   rpcUrl: string,
   key: string,
 ): Promise<{ address: string; blockNumber: number }> {
-  const artifact = readArtifact("contracts/LicenseToken.sol", "LicenseToken");
+  const artifact = readContractArtifact();
   const p = provider(rpcUrl);
   try {
     const wallet = new Wallet(key, p);
-    const factory = new ContractFactory(artifact.abi as never, artifact.bytecode, wallet);
+    const factory = new ContractFactory(artifact.abi, artifact.bytecode, wallet);
     const nonce = await p.getTransactionCount(wallet.address, "pending");
     const contract = (await factory.deploy(wallet.address, wallet.address, "", { nonce })) as Contract;
     const receipt = await contract.deploymentTransaction()!.wait();
@@ -175,9 +175,17 @@ export interface Started {
   logs: string[];
 }
 
-/** Starts `server/main.ts` as its own process; resolves once it printed its ready line. */
-export function startServer(configFile: string, env: NodeJS.ProcessEnv): Promise<Started> {
-  const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts", "--config", configFile], {
+/**
+ * Starts `server/main.ts` as its own process (with `nodeArgs` before the script, e.g. another
+ * `--import`); resolves once it printed its ready line.
+ */
+export function startServer(
+  configFile: string,
+  env: NodeJS.ProcessEnv,
+  nodeArgs: readonly string[] = [],
+): Promise<Started> {
+  const args = ["--import", "tsx", ...nodeArgs, "server/main.ts", "--config", configFile];
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, ...env, LOG_LEVEL: "info" },
   });

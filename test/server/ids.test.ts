@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { uuidV7 } from "../../server/service.js";
+import { uuidV7 } from "../../server/ids.js";
 
 describe("license ids (UUID version 7)", () => {
   it("are RFC 9562 version 7 UUIDs carrying the time in milliseconds", () => {

@@ -57,7 +57,7 @@ describe("server: replica config", function () {
 
   it("needs `replica` in replica mode, signers in primary mode, and no events on a replica", function () {
     expect(fieldOf({ ...base, mode: "replica" })).to.equal("replica");
-    expect(fieldOf(base)).to.equal("chains.0.signer");
+    expect(fieldOf(base)).to.equal("chains[0].signer");
     const replica = { brokers: ["127.0.0.1:9092"], topics: ["dc1.licensing.events"], groupId: "r" };
     const parsed = parseConfig({ ...base, mode: "replica", replica });
     expect(parsed.replica).to.deep.equal({ ...replica, topicCheckMs: 5000 });
@@ -70,7 +70,7 @@ describe("server: replica config", function () {
       }),
     ).to.equal("events");
     expect(fieldOf({ ...base, mode: "replica", replica: { ...replica, topics: ["bad topic"] } })).to.equal(
-      "replica.topics.0",
+      "replica.topics[0]",
     );
   });
 
@@ -82,7 +82,7 @@ describe("server: replica config", function () {
     });
     expect(parsed.events).to.include({ topic: "licensing.events", partitions: 3, datacenter: "dc1" });
     expect(fieldOf({ ...base, events: { brokers: ["nohost"], datacenter: "dc1" } })).to.equal(
-      "events.brokers.0",
+      "events.brokers[0]",
     );
   });
 });

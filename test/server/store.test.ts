@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { takeToken } from "../../server/auth.js";
 import { NonceManager, isConnectionError, isNonceError } from "../../server/nonce.js";
-import { canonicalJson } from "../../server/service.js";
+import { canonicalJson } from "../../server/ids.js";
 import { SqliteStore, type NewLicense } from "../../server/store.js";
 
 function license(id: string, chainId = 1): NewLicense {
