@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # One image for the platform. Targets:
 #   runtime (default, last stage): licensing service, replicator, deployer — production dependencies only
 #   chain:  a local EVM chain (`hardhat node`; Hardhat is a development dependency)
