@@ -89,9 +89,16 @@ lp_compose_images() {
       timeout 600 npm install --prefix "$npm_dir" --no-save --no-package-lock --no-audit --no-fund \
         --loglevel=error "$LP_NPM_PACKAGE" >&2
     fi
+    # The CAs this machine trusts (a TLS-inspecting proxy's among them) go into the image for npm.
+    local cas=""
+    for cas in "${NODE_EXTRA_CA_CERTS:-}" /etc/ssl/certs/ca-certificates.crt; do
+      [ -n "$cas" ] && [ -f "$cas" ] && break
+      cas=""
+    done
     want=$( {
       echo "$base_id" "$node_version" "$(node -p 'require(process.argv[1]).version' "$npm_dir/node_modules/npm/package.json")"
       cat "$src/node/Dockerfile"
+      [ -z "$cas" ] || cat "$cas"
     } | sha256sum | cut -c1-64)
     if [ "$force" = 1 ] || [ "$(lp_image_inputs "$LP_NODE_IMAGE")" != "$want" ]; then
       ctx="$work/ctx-node"
@@ -100,6 +107,7 @@ lp_compose_images() {
       cp "$src/node/Dockerfile" "$ctx/"
       cp "$(readlink -f "$node_bin")" "$ctx/node"
       cp -r "$npm_dir/node_modules/npm" "$ctx/npm"
+      if [ -n "$cas" ]; then cp "$cas" "$ctx/ca-certificates.crt"; else : >"$ctx/ca-certificates.crt"; fi
       lp_build_image "$LP_NODE_IMAGE" "$ctx" "$want"
       rm -rf "$ctx"
     else

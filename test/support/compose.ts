@@ -162,29 +162,20 @@ export class ComposeProject {
     );
     const list = ids.stdout.split("\n").filter(Boolean);
     if (list.length === 0) return [];
-    const inspected = await run(
-      "docker",
-      [
-        "inspect",
-        "-f",
-        '{{ index .Config.Labels "com.docker.compose.service" }}|{{ .Id }}|{{ .State.Status }}|{{ .State.ExitCode }}|{{ if .State.Health }}{{ .State.Health.Status }}{{ end }}',
-        ...list,
-      ],
-      { timeoutMs: 30_000 },
-    );
-    return inspected.stdout
-      .split("\n")
-      .filter(Boolean)
-      .map((line) => {
-        const [service, id, status, exitCode, health] = line.split("|");
-        return {
-          service: service!,
-          id: id!,
-          status: status!,
-          exitCode: Number(exitCode),
-          health: health || undefined,
-        };
-      });
+    // JSON, not a -f template: clients differ on a missing .State.Health (an error in Docker 28's).
+    const inspected = await run("docker", ["inspect", ...list], { timeoutMs: 30_000 });
+    const parsed = JSON.parse(inspected.stdout || "[]") as {
+      Id: string;
+      Config: { Labels?: Record<string, string> };
+      State: { Status: string; ExitCode: number; Health?: { Status: string } };
+    }[];
+    return parsed.map((c) => ({
+      service: c.Config.Labels?.["com.docker.compose.service"] ?? "",
+      id: c.Id,
+      status: c.State.Status,
+      exitCode: c.State.ExitCode,
+      health: c.State.Health?.Status,
+    }));
   }
 
   async logsTail(service: string, lines = 40): Promise<string> {
