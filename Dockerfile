@@ -1,8 +1,10 @@
-# syntax=docker/dockerfile:1
 # One image for the platform. Targets:
 #   runtime (default, last stage): licensing service, replicator, deployer — production dependencies only
 #   chain:  a local EVM chain (`hardhat node`; Hardhat is a development dependency)
 # Build: docker build -t license-platform .   and   docker build --target chain -t license-platform-chain .
+# Without registry access: --build-arg NODE_IMAGE=license-platform/node:24 (a local stand-in made by
+# scripts/compose-images) and --network host (npm install reaches the npm registry). docker-compose.yml
+# passes both (NODE_IMAGE from the environment). No `# syntax=` line: BuildKit would pull its frontend.
 ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---- all dependencies (build tools, Hardhat) -------------------------------------------------------

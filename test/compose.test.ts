@@ -14,12 +14,13 @@ import { ROOT } from "./support/procs.js";
 
 interface ComposeService {
   image?: string;
-  build?: { context: string; target?: string };
+  build?: { context: string; target?: string; network?: string; args?: Record<string, string> };
   command?: string[];
   environment?: Record<string, string>;
   ports?: (string | { published: string | number; target: number; host_ip?: string })[];
   volumes?: (string | { source?: string; target: string; type: string; read_only?: boolean })[];
   healthcheck?: { test: string[] };
+  mem_limit?: string | number;
   depends_on?: Record<string, { condition: string }>;
 }
 
@@ -36,7 +37,14 @@ function composeConfig(): ComposeFile {
   const out = execFileSync("docker-compose", ["-f", COMPOSE, "config"], {
     cwd: ROOT,
     encoding: "utf8",
-    env: { ...process.env, DEPLOYER_PRIVATE_KEY: "", LICENSE_SIGNER_KEY: "" },
+    // Empty values: the file's own defaults (official images, public demo keys) are what is checked.
+    env: {
+      ...process.env,
+      DEPLOYER_PRIVATE_KEY: "",
+      LICENSE_SIGNER_KEY: "",
+      KAFKA_IMAGE: "",
+      NODE_IMAGE: "",
+    },
   });
   return parseYaml(out) as ComposeFile;
 }
@@ -97,14 +105,28 @@ describe("docker-compose.yml", function () {
     );
     for (const dc of ["dc1", "dc2"]) {
       const kafka = compose.services[`kafka-${dc}`]!;
-      expect(kafka.image).to.match(/^apache\/kafka:4\./);
+      expect(kafka.image).to.equal("apache/kafka:4.3.1");
       expect(kafka.environment?.KAFKA_PROCESS_ROLES).to.equal("broker,controller");
-      expect(kafka.environment?.KAFKA_ADVERTISED_LISTENERS).to.equal(`PLAINTEXT://kafka-${dc}:9092`);
+      // The containers' listener first; EXTERNAL is for clients on the host, on a published loopback port.
+      const [internal, external] = kafka.environment!.KAFKA_ADVERTISED_LISTENERS!.split(",");
+      expect(internal).to.equal(`PLAINTEXT://kafka-${dc}:9092`);
+      const externalPort = Number(new URL(external!.replace(/^EXTERNAL:/, "http:")).port);
+      expect(external).to.equal(`EXTERNAL://127.0.0.1:${externalPort}`);
+      expect(portsOf(kafka)).to.deep.equal([
+        { hostIp: "127.0.0.1", published: externalPort, target: externalPort },
+      ]);
+      expect(kafka.environment?.KAFKA_LISTENERS).to.contain(`EXTERNAL://:${externalPort}`);
+      expect(kafka.environment?.KAFKA_LOG_DIRS).to.equal("/var/lib/kafka/data");
+      expect(kafka.volumes?.map((v) => (typeof v === "string" ? v : v.target)).join(" ")).to.contain(
+        "/var/lib/kafka/data",
+      );
     }
     // Every long-running service has a healthcheck; everything published binds loopback only.
+    // Every service has a memory limit (sized for a laptop).
     for (const [name, service] of Object.entries(compose.services)) {
       if (name !== "deployer") expect(service.healthcheck?.test, `${name} healthcheck`).to.be.an("array");
       for (const port of portsOf(service)) expect(port.hostIp, `${name} port`).to.equal("127.0.0.1");
+      expect(service.mem_limit, `${name} mem_limit`).to.not.equal(undefined);
     }
     expect(compose.services.deployer!.depends_on).to.deep.equal({
       "chain-1": { condition: "service_healthy" },
@@ -122,6 +144,10 @@ describe("docker-compose.yml", function () {
       if (name.startsWith("kafka-")) continue;
       expect(path.resolve(service.build?.context ?? ""), name).to.equal(path.resolve(ROOT));
       expect(service.build?.target, name).to.equal(name.startsWith("chain-") ? "chain" : "runtime");
+      // npm install during the build reaches the registry through the host network; the base image is
+      // the official one unless NODE_IMAGE names a local stand-in (scripts/compose-images).
+      expect(service.build?.network, name).to.equal("host");
+      expect(service.build?.args?.NODE_IMAGE, name).to.equal("node:24-bookworm-slim");
     }
     const dockerfile = readFileSync(path.join(ROOT, "Dockerfile"), "utf8");
     expect(dockerfile).to.match(/^FROM .* AS runtime$/m);
@@ -134,6 +160,9 @@ describe("docker-compose.yml", function () {
         .at(-1),
     ).to.match(/AS runtime$/);
     expect(dockerfile).to.match(/^USER node$/m);
+    expect(dockerfile).to.match(/^ARG NODE_IMAGE=node:24-bookworm-slim$/m);
+    // No `# syntax=` line: BuildKit would have to pull the frontend image from a registry.
+    expect(dockerfile).to.not.match(/^# syntax=/m);
   });
 
   it("gives the replicators configs that the replicator accepts, pointing at the compose brokers", function () {
@@ -177,14 +206,15 @@ describe("docker-compose.yml", function () {
       const config = parseServerConfig(raw);
       expect(config.server.host, `${name} binds all interfaces inside its container`).to.equal("0.0.0.0");
       expect(portsOf(service).map((p) => p.target)).to.deep.equal([config.server.port]);
-      expect(service.healthcheck!.test.join(" ")).to.contain(`:${config.server.port}/healthz`);
+      // Healthy = ready: the service answers and has a healthy chain.
+      expect(service.healthcheck!.test.join(" ")).to.contain(`:${config.server.port}/readyz`);
       expect(config.deploymentsFile).to.equal("/deployments/compose.json");
       // The Kafka brokers it publishes to (primary) or reads from (replica) are the compose brokers.
       const kafkaBrokers = config.mode === "replica" ? config.replica!.brokers : config.events!.brokers;
       for (const broker of kafkaBrokers) {
         const host = broker.split(":")[0]!;
         expect(compose.services, `${name}: ${broker} is a Kafka service`).to.have.property(host);
-        expect(compose.services[host]!.environment?.KAFKA_ADVERTISED_LISTENERS).to.equal(
+        expect(compose.services[host]!.environment?.KAFKA_ADVERTISED_LISTENERS?.split(",")[0]).to.equal(
           `PLAINTEXT://${broker}`,
         );
         expect(service.depends_on?.[host]).to.deep.equal({ condition: "service_healthy" });

@@ -60,13 +60,22 @@ lp_ensure_deps() {
 }
 
 # The Compose v1 parser (Debian's docker-compose) validates docker-compose.yml in the tests; no
-# Docker engine is needed for that. Installed with apt-get when missing and we may (root).
+# Docker engine is needed for that. As root, the set-up also installs what the real compose test
+# (test/compose-run.test.ts) needs: Debian's Docker engine (docker.io, started by the test with
+# `dockerd --iptables=false`) and debootstrap (scripts/compose-images builds the Debian base image).
+# Installed with apt-get when missing and we may (root); without root only docker-compose is required.
 lp_ensure_compose() {
-  command -v docker-compose >/dev/null 2>&1 && return 0
+  local missing=()
+  command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+  if [ "$(id -u)" = 0 ]; then
+    command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+    command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+  fi
+  [ ${#missing[@]} = 0 ] && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    lp_log "installing docker-compose (the Compose file parser) with apt-get"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose; } >&2 </dev/null ||
-      { lp_log "apt-get could not install docker-compose"; return 1; }
+    lp_log "installing ${missing[*]} (the compose tests) with apt-get"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >&2 </dev/null ||
+      { lp_log "apt-get could not install ${missing[*]}"; return 1; }
   else
     lp_log "the tests need docker-compose (Compose v1 parser): install it, e.g. sudo apt-get install docker-compose"
     return 1
