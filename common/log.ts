@@ -2,8 +2,16 @@
  * The one way to log an error, in both halves: `logger.warn({ err: errorFields(error) }, "what failed")`.
  * Pino's own serializer would log stacks and every enumerable property (a kafkajs error carries its
  * broker request); these fields are the message, the code and the cause chain, nothing a secret could
- * hide in.
+ * hide in. Loggers come from `createLogger`, which logs `err` as given (pino's own `err` serializer
+ * would turn these plain fields into `{type: "Object", stack: ""}`).
  */
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from "pino";
+
+/** A pino logger whose `err` field is logged as given: the fields of `errorFields`, nothing added. */
+export function createLogger(options: LoggerOptions = {}, destination?: DestinationStream): Logger {
+  const all = { ...options, serializers: { ...options.serializers, err: (value: unknown) => value } };
+  return destination ? pino(all, destination) : pino(all);
+}
 
 export interface ErrorFields {
   message: string;

@@ -7,12 +7,12 @@
  */
 import kafkajs from "kafkajs";
 import { parseArgs } from "node:util";
-import { pino } from "pino";
 import { startKafkaClusters } from "../launchers/kafka.js";
 import { parseConfig } from "./config.js";
 import { Replicator } from "./engine.js";
 import { sleep } from "../common/time.js";
 import { installKafkajsPatches } from "../kafka/patches/index.js";
+import { createLogger } from "../common/log.js";
 
 const { values } = parseArgs({
   options: {
@@ -31,7 +31,7 @@ const rounds = Number(values.rounds);
 // A process entry: the engines run patched, as under replicator/cli.ts.
 installKafkajsPatches();
 const set = await startKafkaClusters({ names: ["dc1", "dc2"] });
-const logger = pino({ level: "warn" });
+const logger = createLogger({ level: "warn" });
 const kafka = (dc: string) =>
   new kafkajs.Kafka({
     clientId: `bench-${dc}`,

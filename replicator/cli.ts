@@ -6,13 +6,12 @@
 import { unwatchFile, watchFile } from "node:fs";
 import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
-import { pino } from "pino";
 import { installKafkajsPatches, logPatchReport } from "../kafka/patches/index.js";
 import { startAdminServer } from "./admin.js";
 import { loadConfigFile, resolveWorkers } from "./config.js";
 import { Replicator } from "./engine.js";
 import { ConfigError } from "./errors.js";
-import { errorFields, errorText } from "../common/log.js";
+import { createLogger, errorFields, errorText } from "../common/log.js";
 import { createMetrics } from "./metrics.js";
 import { ReplicatorPool } from "./pool.js";
 
@@ -62,7 +61,7 @@ async function main(): Promise<number> {
     process.stderr.write(`missing --config <file>\n\n${HELP}`);
     return 2;
   }
-  const logger = pino({ level: args.values["log-level"] ?? "info", base: { pid: process.pid } });
+  const logger = createLogger({ level: args.values["log-level"] ?? "info", base: { pid: process.pid } });
   let config;
   try {
     config = loadConfigFile(file);
@@ -84,6 +83,15 @@ async function main(): Promise<number> {
       ? new ReplicatorPool(config, { logger, logLevel, workers })
       : new Replicator(config, { logger, metrics: createMetrics({ defaultMetrics: true }) });
   logger.info({ workers }, "replication engines");
+  // handlers before start: a signal during start-up stops the replicator once it has started
+  const signalled = new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      logger.info({ signal }, "shutting down");
+      resolve();
+    };
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+  });
   const admin = await startAdminServer(replicator, { ...config.replicator.admin, logger });
   logger.info({ url: admin.url }, "admin listening");
   await replicator.start();
@@ -100,14 +108,7 @@ async function main(): Promise<number> {
     }
   });
 
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      logger.info({ signal }, "shutting down");
-      resolve();
-    };
-    process.once("SIGTERM", onSignal);
-    process.once("SIGINT", onSignal);
-  });
+  await signalled;
   unwatchFile(file);
   await replicator.stop();
   await admin.close();

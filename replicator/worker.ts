@@ -3,10 +3,9 @@
  * configuration, answering the pool's requests (status, health, metrics, configuration, stop).
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { pino } from "pino";
 import { installKafkajsPatches } from "../kafka/patches/index.js";
 import { ReplicatorError } from "./errors.js";
-import { errorText } from "../common/log.js";
+import { createLogger, errorText } from "../common/log.js";
 import { LocalEngine, type PoolReply, type PoolRequest, type WorkerData } from "./pool.js";
 
 const port = parentPort;
@@ -20,7 +19,7 @@ const data = workerData as WorkerData;
 installKafkajsPatches();
 const engine = new LocalEngine(
   data.config,
-  pino({ level: data.logLevel, base: { pid: process.pid } }),
+  createLogger({ level: data.logLevel, base: { pid: process.pid } }),
   data.index,
   data.count,
 );

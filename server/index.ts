@@ -5,7 +5,8 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import express from "express";
-import pino, { type Logger } from "pino";
+import type { Logger } from "pino";
+import { createLogger } from "../common/log.js";
 import { createApp } from "./app.js";
 import { ApiKeys, RateLimiter } from "./auth.js";
 import { ChainClient } from "./chain.js";
@@ -37,7 +38,7 @@ export async function buildRuntime(
 ): Promise<Runtime> {
   const logger =
     options.logger ??
-    pino({
+    createLogger({
       level: process.env.LOG_LEVEL ?? "info",
       redact: ["*.privateKey", "*.apiKey", "req.headers.authorization"],
     });

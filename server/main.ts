@@ -30,7 +30,6 @@ async function main(): Promise<void> {
   const runtime = await buildRuntime(config, chains, { defaultMetrics: true });
   const port = Number(at("--port") ?? process.env.PORT ?? config.server.port);
   const { server, port: bound } = await listen(runtime.app, port, process.env.HOST ?? config.server.host);
-  process.stdout.write(`${JSON.stringify({ ready: true, port: bound })}\n`);
   const shutdown = (signal: NodeJS.Signals): void => {
     server.close();
     // a stop that fails is logged with its fields and ends the process non-zero (not as an unhandled rejection)
@@ -42,8 +41,10 @@ async function main(): Promise<void> {
       },
     );
   };
+  // handlers first: a supervisor may signal the moment it reads the ready line
   process.once("SIGTERM", shutdown);
   process.once("SIGINT", shutdown);
+  process.stdout.write(`${JSON.stringify({ ready: true, port: bound })}\n`);
 }
 
 main().catch((error: unknown) => {

@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { PlatformError, fieldPath } from "../../common/errors.js";
-import { errorFields, errorText } from "../../common/log.js";
+import { Writable } from "node:stream";
+import { createLogger, errorFields, errorText } from "../../common/log.js";
 import { Wakeable, sleep } from "../../common/time.js";
 
 describe("common: the one error base, error log fields, sleep and wake-up", () => {
@@ -38,6 +39,23 @@ describe("common: the one error base, error log fields, sleep and wake-up", () =
     expect(errorFields(new Error("x".repeat(2000))).message.length).to.be.below(510);
     expect(errorText(new Error("m"))).to.equal("m");
     expect(errorText(42)).to.equal("42");
+  });
+
+  it("createLogger logs err as the fields given (no type or stack added by pino's serializer)", () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const logger = createLogger({ level: "info", base: null, timestamp: false }, sink);
+    logger.error({ err: errorFields(new PlatformError("X_CODE", "it broke", false)) }, "failed");
+    expect(JSON.parse(lines[0]!)).to.deep.equal({
+      level: 50,
+      err: { message: "it broke", name: "PlatformError", code: "X_CODE", retriable: false },
+      msg: "failed",
+    });
   });
 
   it("errorFields stops at five causes (a cyclic cause chain ends)", () => {
