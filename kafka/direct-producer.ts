@@ -9,14 +9,21 @@
  * request (acks=all) to each partition leader; while requests are in flight, the sends of other
  * partitions queue and go out together in the next request (as Kafka's own producer batches).
  *
- * Errors kafkajs marks retriable (leader moved, connection lost, timeouts) are retried with jittered
- * exponential backoff after a metadata refresh; anything else, or too many attempts, rejects — the caller
- * then does not resolve the source offsets and the records are read and sent again (at-least-once).
+ * Each partition of a request settles on its own (../patches/produce-results.ts): acknowledged, refused
+ * for good (`RECORDS_REFUSED`: a non-retriable error such as MESSAGE_TOO_LARGE), or, for errors kafkajs
+ * marks retriable (leader moved, connection lost, timeouts), retried alone with jittered exponential
+ * backoff after a metadata refresh until the retries run out (`NOT_ACKNOWLEDGED`). A partition that was
+ * acknowledged is never sent again because another partition of its request failed.
  */
 import type { Kafka, Message } from "kafkajs";
 import { sleep } from "../common/time.js";
+import { createRequire } from "node:module";
 import { KafkaError } from "./errors.js";
+import { partitionResultsActive, withPartitionResults } from "./patches/produce-results.js";
+import { protocolErrorCode } from "./protocol.js";
 import { patchesRefused } from "./version.js";
+
+const require = createRequire(import.meta.url);
 
 interface ProducePartitionResponse {
   partition: number;
@@ -174,66 +181,153 @@ export class DirectProducer {
   private async sendGroup(group: PendingSend[]): Promise<void> {
     try {
       await this.produceWithRetries(group);
-      for (const p of group) p.resolve();
     } catch (err) {
-      for (const p of group) p.reject(err);
+      for (const p of group) p.reject(err); // a bug of this class: settle every send anyway
     }
   }
 
+  /**
+   * Sends the group's partitions until each is acknowledged, refused for good, or out of retries. Each
+   * partition settles on its own: a partition acknowledged is never sent again because another failed.
+   */
   private async produceWithRetries(group: PendingSend[]): Promise<void> {
-    const { topic } = this;
-    const partitions = group.map((p) => p.partition);
-    for (let attempt = 0; ; attempt++) {
+    let open = group;
+    /** Send every partition in a request of its own (the shared request failed as a whole). */
+    let alone = false;
+    for (let attempt = 0; open.length > 0; attempt++) {
+      const outcomes = new Map<PendingSend, Outcome>();
       try {
         await this.cluster.refreshMetadataIfNecessary();
-        const byLeader = this.cluster.findLeaderForPartitions(topic, partitions);
+        const byLeader = this.cluster.findLeaderForPartitions(
+          this.topic,
+          open.map((p) => p.partition),
+        );
         const led = new Set(Object.values(byLeader).flat());
-        const missing = partitions.filter((p) => !led.has(p));
-        if (missing.length > 0) {
-          throw new KafkaError(
-            "NOT_ACKNOWLEDGED",
-            `${topic}${JSON.stringify(missing)}: no leader in the metadata`,
-          );
+        for (const p of open) {
+          if (!led.has(p.partition)) {
+            const error = new KafkaError(
+              "NOT_ACKNOWLEDGED",
+              `${this.topic}[${p.partition}]: no leader in the metadata`,
+            );
+            outcomes.set(p, { error, retriable: true });
+          }
         }
+        const requests = Object.entries(byLeader).flatMap(([nodeId, ids]) => {
+          const wanted = open.filter((p) => ids.includes(p.partition));
+          return alone ? wanted.map((p) => ({ nodeId, wanted: [p] })) : [{ nodeId, wanted }];
+        });
         await Promise.all(
-          Object.entries(byLeader).map(async ([nodeId, ids]) => {
-            const broker = await this.cluster.findBroker({ nodeId });
-            const wanted = group.filter((p) => ids.includes(p.partition));
-            const response = await broker.produce({
-              acks: -1,
-              timeout: this.options.ackTimeoutMs,
-              compression: 0,
-              topicData: [
-                {
-                  topic,
-                  partitions: wanted.map((p) => ({
-                    partition: p.partition,
-                    firstSequence: 0,
-                    messages: p.messages,
-                  })),
-                },
-              ],
-            });
-            for (const p of wanted) {
-              const acked = response.topics?.some(
-                (t) =>
-                  t.topicName === topic &&
-                  t.partitions.some((r) => r.partition === p.partition && r.errorCode === 0),
-              );
-              if (!acked) {
-                throw new KafkaError("NOT_ACKNOWLEDGED", `${topic}[${p.partition}]: no acknowledgement`);
-              }
-            }
+          requests.map(async ({ nodeId, wanted }) => {
+            for (const [p, outcome] of await this.produceTo(nodeId, wanted)) outcomes.set(p, outcome);
           }),
         );
-        return;
       } catch (err) {
-        // A retry re-sends every partition of the request: at-least-once, so a duplicate is acceptable.
-        if (!isRetriable(err) || attempt >= this.options.retries) throw err;
-        const base = Math.min(this.options.maxRetryMs, this.options.initialRetryMs * 2 ** attempt);
-        await this.cluster.refreshMetadata().catch(() => undefined);
-        await sleep(base / 2 + Math.random() * (base / 2), { unref: true });
+        // Metadata could not be had: every partition not settled yet is retried.
+        for (const p of open)
+          if (!outcomes.has(p)) outcomes.set(p, { error: err, retriable: isRetriable(err) });
       }
+      const retry: PendingSend[] = [];
+      let last: unknown;
+      alone = false;
+      for (const p of open) {
+        const outcome = outcomes.get(p) ?? { error: new Error("no outcome"), retriable: true };
+        if (outcome === "acked") p.resolve();
+        else if (outcome === "ambiguous") {
+          retry.push(p);
+          alone = true;
+        } else if (!outcome.retriable) p.reject(refused(this.topic, p.partition, outcome.error));
+        else if (attempt >= this.options.retries)
+          p.reject(notAcknowledged(this.topic, p.partition, outcome.error));
+        else {
+          retry.push(p);
+          last = outcome.error;
+        }
+      }
+      open = retry;
+      if (open.length === 0) return;
+      if (alone && last === undefined) continue; // sent again at once, each alone
+      // A retry sends only the partitions not acknowledged yet: at-least-once, a duplicate only of those.
+      const base = Math.min(this.options.maxRetryMs, this.options.initialRetryMs * 2 ** attempt);
+      await this.cluster.refreshMetadata().catch(() => undefined);
+      await sleep(base / 2 + Math.random() * (base / 2), { unref: true });
     }
   }
+
+  /** One produce request to one leader: each partition's outcome. */
+  private async produceTo(nodeId: string, wanted: PendingSend[]): Promise<Map<PendingSend, Outcome>> {
+    const { topic } = this;
+    const outcomes = new Map<PendingSend, Outcome>();
+    const perPartition = partitionResultsActive();
+    try {
+      const broker = await this.cluster.findBroker({ nodeId });
+      const topicData = [
+        {
+          topic,
+          partitions: wanted.map((p) => ({ partition: p.partition, firstSequence: 0, messages: p.messages })),
+        },
+      ];
+      const response = await broker.produce({
+        acks: -1,
+        timeout: this.options.ackTimeoutMs,
+        compression: 0,
+        topicData: perPartition ? withPartitionResults(topicData) : topicData,
+      });
+      for (const p of wanted) {
+        const result = response.topics
+          ?.find((t) => t.topicName === topic)
+          ?.partitions.find((r) => r.partition === p.partition);
+        if (result?.errorCode === 0) outcomes.set(p, "acked");
+        else if (result === undefined) {
+          const error = new KafkaError("NOT_ACKNOWLEDGED", `${topic}[${p.partition}]: not in the response`);
+          outcomes.set(p, { error, retriable: true });
+        } else {
+          const error = protocolError(result.errorCode);
+          outcomes.set(p, { error, retriable: isRetriable(error) });
+        }
+      }
+    } catch (err) {
+      // The request failed as a whole. With several partitions in it, a refusal (kafkajs's parse throws
+      // the first partition's error; an encoding error) names none of them: each is sent again alone.
+      const ambiguous = wanted.length > 1 && (!isRetriable(err) || protocolErrorCode(err) !== undefined);
+      for (const p of wanted)
+        outcomes.set(p, ambiguous ? "ambiguous" : { error: err, retriable: isRetriable(err) });
+    }
+    return outcomes;
+  }
+}
+
+/** A partition's outcome of one attempt. */
+type Outcome = "acked" | "ambiguous" | { error: unknown; retriable: boolean };
+
+/** kafkajs's error for a Kafka error code (type, message, retriable), as its own parse would throw it. */
+function protocolError(code: number): Error {
+  const { createErrorFromCode } = require("kafkajs/src/protocol/error.js") as {
+    createErrorFromCode: (code: number) => Error;
+  };
+  return createErrorFromCode(code);
+}
+
+function describe(error: unknown): string {
+  const type = (error as { type?: unknown } | null)?.type;
+  return typeof type === "string" ? type : error instanceof Error ? error.message : String(error);
+}
+
+function refused(topic: string, partition: number, cause: unknown): KafkaError {
+  return new KafkaError(
+    "RECORDS_REFUSED",
+    `${topic}[${partition}]: refused by the destination (${describe(cause)})`,
+    {
+      cause,
+    },
+  );
+}
+
+function notAcknowledged(topic: string, partition: number, cause: unknown): KafkaError {
+  return new KafkaError(
+    "NOT_ACKNOWLEDGED",
+    `${topic}[${partition}]: not acknowledged after every retry (${describe(cause)})`,
+    {
+      cause,
+    },
+  );
 }

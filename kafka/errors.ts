@@ -7,6 +7,11 @@ export const KAFKA_ERRORS = {
     description:
       "The verified kafkajs version is installed but one of its internals a patch replaces is missing (a modified install): the process refuses to run half-patched.",
   },
+  RECORDS_REFUSED: {
+    retriable: false,
+    description:
+      "The destination refused a partition's records with a non-retriable error (MESSAGE_TOO_LARGE, INVALID_RECORD, …): sending them again cannot succeed.",
+  },
   NOT_ACKNOWLEDGED: {
     retriable: true,
     description:

@@ -22,7 +22,12 @@ export function mergeHealth(parts: Health[]): Health {
       else if (seen.reachable && !dc.reachable) byName.set(dc.name, { ...dc });
     }
   }
-  return { ok: parts.length > 0 && parts.every((p) => p.ok), datacenters: [...byName.values()] };
+  const stopped = parts.flatMap((p) => p.stopped ?? []);
+  return {
+    ok: parts.length > 0 && parts.every((p) => p.ok),
+    datacenters: [...byName.values()],
+    ...(stopped.length > 0 ? { stopped } : {}),
+  };
 }
 
 function laterOffset(a: string, b: string): boolean {

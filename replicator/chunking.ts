@@ -6,6 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { ChunkError } from "./errors.js";
 import { headerString, type Headers } from "./policy.js";
+import type { HeaderList } from "../kafka/headers.js";
 import { utf8Length } from "../kafka/utf8.js";
 
 export const CHUNK_HEADERS = {
@@ -22,16 +23,22 @@ export interface RecordLike {
   key: Buffer | null;
   value: Buffer | null;
   headers?: Headers;
+  /** The headers in order, as written to the destination when present (../kafka/headers.ts). */
+  headerList?: HeaderList;
   timestamp?: string;
   partition?: number;
 }
 
-function bytesOf(value: Buffer | string): number {
-  return typeof value === "string" ? utf8Length(value) : value.length;
+function bytesOf(value: Buffer | string | null): number {
+  return value === null ? 0 : typeof value === "string" ? utf8Length(value) : value.length;
 }
 
-function headerBytes(headers: Headers | undefined): number {
+function headerBytes(headers: Headers | undefined, list: HeaderList | undefined): number {
   let n = 0;
+  if (list) {
+    for (const [name, value] of list) n += utf8Length(name) + HEADER_OVERHEAD + bytesOf(value);
+    return n;
+  }
   if (!headers) return n;
   for (const name in headers) {
     const value = headers[name];
@@ -46,7 +53,10 @@ function headerBytes(headers: Headers | undefined): number {
 /** An upper estimate of the bytes a record takes in a record batch. */
 export function recordSize(record: RecordLike): number {
   return (
-    (record.key?.length ?? 0) + (record.value?.length ?? 0) + headerBytes(record.headers) + RECORD_OVERHEAD
+    (record.key?.length ?? 0) +
+    (record.value?.length ?? 0) +
+    headerBytes(record.headers, record.headerList) +
+    RECORD_OVERHEAD
   );
 }
 
@@ -79,8 +89,16 @@ function chunksOf(record: RecordLike, value: Buffer, maxBytes: number, id: strin
     [CHUNK_HEADERS.index]: String(index),
     [CHUNK_HEADERS.count]: String(count),
   });
+  const chunkList = (index: number, count: number): HeaderList | undefined =>
+    record.headerList && [
+      ...record.headerList,
+      [CHUNK_HEADERS.id, Buffer.from(id)],
+      [CHUNK_HEADERS.index, Buffer.from(String(index))],
+      [CHUNK_HEADERS.count, Buffer.from(String(count))],
+    ];
   // Fixed part of every chunk: key, headers (with the widest chunk headers) and framing.
-  const fixed = recordSize({ key: record.key, value: null, headers: chunkHeaders(999_999, 999_999) });
+  const widest = { headers: chunkHeaders(999_999, 999_999), headerList: chunkList(999_999, 999_999) };
+  const fixed = recordSize({ key: record.key, value: null, ...widest });
   const room = maxBytes - fixed;
   if (room < 1) {
     throw new ChunkError(
@@ -95,6 +113,8 @@ function chunksOf(record: RecordLike, value: Buffer, maxBytes: number, id: strin
       value: value.subarray(i * room, Math.min(value.length, (i + 1) * room)),
       headers: chunkHeaders(i, count),
     };
+    const list = chunkList(i, count);
+    if (list) chunk.headerList = list;
     if (record.timestamp !== undefined) chunk.timestamp = record.timestamp;
     if (record.partition !== undefined) chunk.partition = record.partition;
     chunks.push(chunk);

@@ -41,6 +41,15 @@ const datacenterSchema = z
   .strict();
 
 const namingSchema = z.enum(NAMING_POLICIES);
+/** What happens to a record the destination cannot take (docs/replicator.md "Records that cannot be written"). */
+export const ERROR_POLICIES = ["stop", "dead-letter"] as const;
+const errorPolicySchema = z.enum(ERROR_POLICIES);
+/** Kafka topic names: letters, digits, '.', '_' and '-', at most 249. */
+const topicName = z
+  .string()
+  .regex(/^[A-Za-z0-9._-]{1,249}$/, "a topic name uses letters, digits, '.', '_' and '-'");
+/** Per rule: the error policy (default: replicator.errorPolicy) and the dead-letter topic's name. */
+const ruleErrors = { errorPolicy: errorPolicySchema.optional(), deadLetterTopic: topicName.optional() };
 
 const fullRule = z
   .object({
@@ -50,6 +59,7 @@ const fullRule = z
     sources: z.array(z.string()).min(1),
     destinations: z.array(z.string()).min(1),
     naming: namingSchema.optional(),
+    ...ruleErrors,
   })
   .strict();
 const groupsRule = z
@@ -61,6 +71,7 @@ const groupsRule = z
       .array(z.object({ name: z.string().min(1), topics, destinations: z.array(z.string()).min(1) }).strict())
       .min(1),
     naming: namingSchema.optional(),
+    ...ruleErrors,
   })
   .strict();
 const routingRule = z
@@ -74,6 +85,7 @@ const routingRule = z
     /** Where records without a destinations header go (default: nowhere; they are counted as unrouted). */
     defaultDestinations: z.array(z.string()).default([]),
     naming: namingSchema.optional(),
+    ...ruleErrors,
   })
   .strict();
 const mergeRule = z
@@ -83,6 +95,7 @@ const mergeRule = z
     topics,
     sources: z.array(z.string()).min(2),
     destinations: z.array(z.string()).min(1),
+    ...ruleErrors,
   })
   .strict();
 const activeActiveRule = z
@@ -92,6 +105,7 @@ const activeActiveRule = z
     topics,
     datacenters: z.array(z.string()).min(2),
     naming: namingSchema.optional(),
+    ...ruleErrors,
   })
   .strict();
 
@@ -135,6 +149,12 @@ export const configSchema = z
          * exactly-once: records and source positions written in one destination transaction.
          */
         delivery: z.enum(["at-least-once", "exactly-once"]).default("at-least-once"),
+        /**
+         * A record the destination refuses (too large, invalid) under rules without their own errorPolicy
+         * and for registered applications: "stop" its partition (default; /healthz and /status name it)
+         * or "dead-letter" it (to `lp.replicator.dlq.<source dc>.<topic>` in the destination) and go on.
+         */
+        errorPolicy: errorPolicySchema.default("stop"),
         /** Elect one leader among the replicators of this id (it alone creates target topics). */
         leaderElection: z.boolean().default(true),
         /**

@@ -23,7 +23,7 @@ import { sleep, Wakeable } from "../common/time.js";
 import { Datacenters } from "./engine/datacenters.js";
 import { Discovery } from "./engine/discovery.js";
 import { Election } from "./engine/election.js";
-import { pipelineStatus, refreshLag, type Lags } from "./engine/status.js";
+import { pipelineStatus, refreshLag, stoppedPartitions, type Lags } from "./engine/status.js";
 import type { EngineContext, Health, ReplicatorStatus } from "./engine/types.js";
 import type { Logger } from "pino";
 
@@ -178,7 +178,12 @@ export class Replicator {
       reachable: dc.reachable,
       ...(dc.lastError !== undefined ? { error: dc.lastError } : {}),
     }));
-    return { ok: this.running && datacenters.every((d) => d.reachable), datacenters };
+    const stopped = stoppedPartitions(this.discovery.tasks.values());
+    return {
+      ok: this.running && datacenters.every((d) => d.reachable) && stopped.length === 0,
+      datacenters,
+      ...(stopped.length > 0 ? { stopped } : {}),
+    };
   }
 
   async status(options: { lag?: boolean } = {}): Promise<ReplicatorStatus> {

@@ -35,6 +35,11 @@ export const REPLICATOR_ERRORS = {
     retriable: true,
     description: "A batch arrived at a pipeline whose destination producer is not set up.",
   },
+  DEAD_LETTER_FAILED: {
+    retriable: true,
+    description:
+      "A refused record could not be written to the dead-letter topic (out of reach, or refused there too): its partition retries with backoff.",
+  },
   TRANSACTION_FAILED: {
     retriable: true,
     description: "An exactly-once destination transaction failed without an error of its own.",

@@ -10,6 +10,8 @@ export interface ReplicatorMetrics {
   latency: Histogram<"destination">;
   discoveries: Counter<"datacenter">;
   errors: Counter<"kind">;
+  /** Records the destination refused, by reason and what the error policy did (stopped, dead-lettered). */
+  recordsFailed: Counter<"pipeline" | "reason" | "action">;
   pipelines: Gauge;
   lag: Gauge<"pipeline" | "partition">;
   /** Called when the lag gauge is collected (the engine refreshes lag from the source high watermarks). */
@@ -65,6 +67,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Repli
       name: "lp_replicator_errors_total",
       help: "Errors by kind",
       labelNames: ["kind"],
+      registers,
+    }),
+    recordsFailed: new Counter({
+      name: "lp_replicator_records_failed_total",
+      help: "Records the destination refused, by pipeline, reason and action (stopped, dead-lettered)",
+      labelNames: ["pipeline", "reason", "action"],
       registers,
     }),
     pipelines: new Gauge({

@@ -8,22 +8,24 @@
  *   reject with the same error): nothing after a gap is ever acknowledged, so the acknowledged position of
  *   a partition always has every record before it in the destination.
  * - `enqueue` waits while a partition has `depth` sends not yet settled (backpressure on the fetch loop).
- * - The first failure is kept: later `enqueue` calls reject with it, and `onFailure` runs once.
+ * - A failure is kept per partition: later `enqueue` calls of that partition reject with it and
+ *   `onFailure` runs once for it; the other partitions go on. `reset` opens the partition again (after
+ *   the pipeline moved its fetch position back to the acknowledged one).
  */
 export class OrderedSends {
   private readonly lanes = new Map<number, { tail: Promise<void>; open: Promise<void>[] }>();
-  private failed: { error: unknown } | undefined;
+  private readonly failed = new Map<number, { error: unknown }>();
 
   constructor(
     private readonly depth: number,
-    private readonly onFailure: (error: unknown) => void = () => undefined,
+    private readonly onFailure: (error: unknown, partition: number) => void = () => undefined,
   ) {
     if (!Number.isInteger(depth) || depth < 1) throw new RangeError(`depth must be ≥ 1, got ${depth}`);
   }
 
-  /** The first send that failed, if any. */
-  get failure(): unknown {
-    return this.failed?.error;
+  /** The failure that stopped a partition's sends, if any. */
+  failureOf(partition: number): unknown {
+    return this.failed.get(partition)?.error;
   }
 
   /** Sends not yet settled, over all partitions. */
@@ -35,7 +37,7 @@ export class OrderedSends {
 
   /**
    * Queues `send` behind the partition's earlier sends; `onAcked` runs when it succeeded (in order per
-   * partition). Resolves once the send is queued — not acknowledged; rejects with the first failure.
+   * partition). Resolves once the send is queued — not acknowledged; rejects with the partition's failure.
    */
   async enqueue(partition: number, send: () => Promise<void>, onAcked: () => void): Promise<void> {
     let lane = this.lanes.get(partition);
@@ -43,18 +45,20 @@ export class OrderedSends {
       lane = { tail: Promise.resolve(), open: [] };
       this.lanes.set(partition, lane);
     }
-    while (!this.failed && lane.open.length >= this.depth) {
+    while (!this.failed.has(partition) && lane.open.length >= this.depth) {
       await lane.open[0]!.catch(() => undefined);
     }
-    if (this.failed) throw this.failed.error;
+    const failure = this.failed.get(partition);
+    if (failure) throw failure.error;
     const done = lane.tail.then(send).then(onAcked);
     const open = lane.open;
     const tracked = done.then(
       () => undefined,
       (error: unknown) => {
-        if (!this.failed) {
-          this.failed = { error };
-          this.onFailure(error);
+        // Only the first failure of the lane counts: the sends behind it reject with the same error.
+        if (this.lanes.get(partition)?.open === open && !this.failed.has(partition)) {
+          this.failed.set(partition, { error });
+          this.onFailure(error, partition);
         }
       },
     );
@@ -64,6 +68,12 @@ export class OrderedSends {
     });
     open.push(done);
     lane.tail = done;
+  }
+
+  /** Opens a failed partition again, with a new lane (the old lane's sends have all settled or fail). */
+  reset(partition: number): void {
+    this.failed.delete(partition);
+    this.lanes.delete(partition);
   }
 
   /** Resolves when every send queued so far has settled (acknowledged or failed). */

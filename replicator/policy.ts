@@ -20,7 +20,8 @@ export const HEADERS = {
 export const NAMING_POLICIES = ["identity", "prefixed"] as const;
 export type NamingPolicyName = (typeof NAMING_POLICIES)[number];
 
-export type HeaderValue = Buffer | string | (Buffer | string)[] | undefined;
+/** A header as kafkajs hands it out; null is a header without a value (Kafka allows it). */
+export type HeaderValue = Buffer | string | null | (Buffer | string | null)[] | undefined;
 export type Headers = Record<string, HeaderValue>;
 
 export interface Provenance {
@@ -36,7 +37,7 @@ export function headerString(headers: Headers | undefined, name: string): string
   const v = headers?.[name];
   if (v === undefined) return undefined;
   const first = Array.isArray(v) ? v[0] : v;
-  if (first === undefined) return undefined;
+  if (first === undefined || first === null) return undefined;
   return typeof first === "string" ? first : first.toString("utf8");
 }
 
@@ -63,17 +64,24 @@ export function withProvenance(
   source: { dc: string; topic: string; partition: number; offset: string },
 ): Headers {
   const out: Headers = { ...(headers ?? {}) };
-  const prior = readProvenance(headers);
-  if (prior) {
-    out[HEADERS.path] = [...prior.path, source.dc].join(",");
-  } else {
-    out[HEADERS.originDc] = source.dc;
-    out[HEADERS.originTopic] = source.topic;
-    out[HEADERS.originPartition] = String(source.partition);
-    out[HEADERS.originOffset] = source.offset;
-    out[HEADERS.path] = source.dc;
-  }
+  for (const [name, value] of provenanceHeaders(headers, source)) out[name] = value;
   return out;
+}
+
+/** The provenance headers {@link withProvenance} sets, in order (for an ordered header list). */
+export function provenanceHeaders(
+  headers: Headers | undefined,
+  source: { dc: string; topic: string; partition: number; offset: string },
+): [string, string][] {
+  const prior = readProvenance(headers);
+  if (prior) return [[HEADERS.path, [...prior.path, source.dc].join(",")]];
+  return [
+    [HEADERS.originDc, source.dc],
+    [HEADERS.originTopic, source.topic],
+    [HEADERS.originPartition, String(source.partition)],
+    [HEADERS.originOffset, source.offset],
+    [HEADERS.path, source.dc],
+  ];
 }
 
 export interface ReplicationPolicy {

@@ -11,7 +11,9 @@
  * slices together — one produce request per "wave", the n-th request of every slice in the n-th wave, so
  * each partition keeps its order — then the positions of all slices (`sendOffsets`), then `commit`.
  * If anything fails, the transaction is aborted and every slice in it gets the error (its records are
- * replicated again; a `read_committed` reader never sees the aborted copy).
+ * replicated again; a `read_committed` reader never sees the aborted copy). A slice sent `alone` (the
+ * bisection after a refusal, ./engine/faults.ts) has a transaction of its own; an empty one commits
+ * only its position (past a record that went to the dead-letter topic).
  */
 import type { Message, Producer, Transaction } from "kafkajs";
 import { ReplicatorError } from "./errors.js";
@@ -45,7 +47,8 @@ function newRound(): Round {
 }
 
 export class TransactionGroup {
-  private next?: Round;
+  /** Rounds waiting, in order; the last takes new slices unless it is a slice's own. */
+  private readonly queue: (Round & { alone: boolean })[] = [];
   private committing = false;
   private scheduled = false;
 
@@ -61,8 +64,15 @@ export class TransactionGroup {
    * transaction; resolves once that transaction is committed and rejects if it was aborted. A caller
    * waits for this before it adds the next slice of the same partition.
    */
-  run(position: SourcePosition, requests: Message[][]): Promise<void> {
-    const round = (this.next ??= newRound());
+  run(position: SourcePosition, requests: Message[][], options: { alone?: boolean } = {}): Promise<void> {
+    const alone = options.alone === true;
+    let round = this.queue[this.queue.length - 1];
+    if (!round || round.alone || alone) {
+      // A slice retried after a refusal gets a transaction of its own: another slice's records cannot
+      // fail it, and it cannot fail theirs.
+      round = { ...newRound(), alone };
+      this.queue.push(round);
+    }
     round.positions.push(position);
     round.requests.push(requests);
     this.schedule();
@@ -70,7 +80,7 @@ export class TransactionGroup {
   }
 
   private schedule(): void {
-    if (this.committing || this.scheduled || !this.next) return;
+    if (this.committing || this.scheduled || this.queue.length === 0) return;
     this.scheduled = true;
     // Let the other partitions ready in this turn of the event loop join first.
     setImmediate(() => {
@@ -80,9 +90,9 @@ export class TransactionGroup {
   }
 
   private async commitNext(): Promise<void> {
-    const round = this.next;
-    if (!round || this.committing) return;
-    this.next = undefined;
+    if (this.committing) return;
+    const round = this.queue.shift();
+    if (!round) return;
     this.committing = true;
     let txn: Transaction | undefined;
     try {

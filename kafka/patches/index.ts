@@ -11,6 +11,8 @@ import type { Logger } from "pino";
 import { KafkaError } from "../errors.js";
 import { patchesRefused, type PatchState } from "../version.js";
 import { installFastProduceEncoding } from "./produce-encoding.js";
+import { installProduceResults } from "./produce-results.js";
+import { installRecordDecoding } from "./record-decoding.js";
 import { installRequestQueueFix } from "./request-queue.js";
 import { installTransactionFixes } from "./transactions.js";
 
@@ -23,6 +25,8 @@ export interface PatchReport {
 /** The variable that switches one patch off on purpose (value `kafkajs`). */
 const SWITCHES: Record<string, string> = {
   "fast produce encoding": "LP_KAFKAJS_ENCODER",
+  "ordered header decoding": "LP_KAFKAJS_DECODER",
+  "per-partition produce results": "LP_KAFKAJS_PRODUCE_RESULTS",
   "request queue fix": "LP_KAFKAJS_REQUEST_QUEUE",
   "transaction fixes": "LP_KAFKAJS_TRANSACTIONS",
 };
@@ -35,6 +39,8 @@ export function installKafkajsPatches(env: NodeJS.ProcessEnv = process.env): Pat
   const refused = patchesRefused(env);
   const patches = [
     { patch: "fast produce encoding", state: installFastProduceEncoding(env) },
+    { patch: "ordered header decoding", state: installRecordDecoding(env) },
+    { patch: "per-partition produce results", state: installProduceResults(env) },
     { patch: "request queue fix", state: installRequestQueueFix(env) },
     { patch: "transaction fixes", state: installTransactionFixes(env) },
   ];

@@ -8,8 +8,10 @@
  * and takes the checksum from `@node-rs/crc32` (native CRC-32C).
  *
  * The bytes are identical to kafkajs's own: `test/kafka/produce-encoding.test.ts` compares them over
- * randomised requests. Whatever this encoder does not handle (compressed batches, values kafkajs would
- * coerce or reject) goes to kafkajs's own encoder unchanged, so behaviour and errors stay kafkajs's.
+ * randomised requests. Two things kafkajs cannot do are added: headers in the order of a message's
+ * ordered list (../headers.ts), and null header values. Whatever else this encoder does not handle
+ * (compressed batches, values kafkajs would coerce or reject) goes to kafkajs's own encoder unchanged.
+
  *
  * `installFastProduceEncoding()` swaps kafkajs's produce v3 request module (v4–v7 delegate to it) for
  * this one, process-wide. It does so only for the exact kafkajs version it was verified against, and
@@ -17,6 +19,7 @@
  */
 import { createRequire } from "node:module";
 import { crc32c } from "@node-rs/crc32";
+import { HEADER_LIST, type WithHeaderList } from "../headers.js";
 import { utf8Length, writeUtf8 } from "../utf8.js";
 import { installPatch, type PatchState } from "../version.js";
 
@@ -45,7 +48,7 @@ interface KafkajsEncoder {
 export type EncoderConstructor = new (initialSize?: number) => KafkajsEncoder;
 
 type HeaderInput = Buffer | string | null;
-export interface ProduceMessage {
+export interface ProduceMessage extends WithHeaderList {
   key?: Buffer | string | null;
   value: Buffer | string | null;
   headers?: Record<string, HeaderInput | HeaderInput[] | undefined>;
@@ -76,6 +79,7 @@ export interface ProtocolRequest {
   expectResponse: () => boolean;
   encode: () => Promise<KafkajsEncoder>;
 }
+
 export type ProduceRequestFactory = (args: ProduceArgs) => ProtocolRequest;
 
 const MAGIC_V2 = 2;
@@ -162,16 +166,20 @@ interface PlannedRecord {
   timestampDelta: number;
   key: Buffer | string | null;
   value: Buffer | string | null;
-  /** Per header: name, name length, value, value length. */
-  headers: (string | Buffer | number)[];
+  /** Per header: name, name length, value, value length (-1: null). */
+  headers: (string | Buffer | number | null)[];
 }
 
 /** Adds one header to a record's plan; returns its encoded size. */
-function planHeader(headers: (string | Buffer | number)[], name: string, value: Buffer | string): number {
+function planHeader(
+  headers: (string | Buffer | number | null)[],
+  name: string,
+  value: Buffer | string | null,
+): number {
   const nameSize = utf8Length(name);
-  const size = byteLength(value);
+  const size = value === null ? -1 : byteLength(value);
   headers.push(name, nameSize, value, size);
-  return sizeOfVarInt(nameSize) + nameSize + sizeOfVarInt(size) + size;
+  return sizeOfVarInt(nameSize) + nameSize + sizeOfVarInt(size) + Math.max(0, size);
 }
 
 interface PlannedPartition {
@@ -203,20 +211,23 @@ function planPartition(data: ProducePartition, dateNow: number): PlannedPartitio
     const timestampDelta = ((m.timestamp || dateNow) as number) - (firstTimestamp as number);
     if (!Number.isSafeInteger(timestampDelta) || Math.abs(timestampDelta) >= 2 ** 51) return undefined;
     // Flat: name, its UTF-8 length, value, its length — measured once, written with these lengths.
-    const headers: (string | Buffer | number)[] = [];
+    // The ordered list when the message has one (../headers.ts), else the object in key order. A null
+    // value is written as Kafka allows (length -1), where kafkajs's own encoder throws a TypeError.
+    const headers: (string | Buffer | number | null)[] = [];
     let headersSize = 0;
-    if (m.headers) {
+    const list = m[HEADER_LIST];
+    if (list) {
+      for (const [name, v] of list) {
+        if (typeof name !== "string" || !isPlainBytes(v)) return undefined;
+        headersSize += planHeader(headers, name, v);
+      }
+    } else if (m.headers) {
       for (const name of Object.keys(m.headers)) {
         const raw = m.headers[name];
-        if (Array.isArray(raw)) {
-          for (const v of raw) {
-            // kafkajs rejects a null or undefined header value (TypeError): leave that to it.
-            if (v === null || !isPlainBytes(v)) return undefined;
-            headersSize += planHeader(headers, name, v);
-          }
-        } else {
-          if (raw === null || raw === undefined || !isPlainBytes(raw)) return undefined;
-          headersSize += planHeader(headers, name, raw);
+        if (raw === undefined) return undefined; // kafkajs's own error
+        for (const v of Array.isArray(raw) ? raw : [raw]) {
+          if (!isPlainBytes(v)) return undefined;
+          headersSize += planHeader(headers, name, v);
         }
       }
     }
@@ -300,7 +311,7 @@ function writeBatch(
       offset = writeUtf8(buf, offset, h[j] as string, nameSize);
       const size = h[j + 3] as number;
       offset = writeVarInt(buf, offset, size);
-      offset = writeBytesAt(buf, offset, h[j + 2] as Buffer | string, size);
+      if (size >= 0) offset = writeBytesAt(buf, offset, h[j + 2] as Buffer | string, size);
     }
   }
   buf.writeUInt32BE(crc32c(buf.subarray(bodyStart, offset)), crcAt);

@@ -15,14 +15,15 @@ import type { ReplicationPolicy } from "../policy.js";
 import { planRejoin } from "../rejoin.js";
 import { TransactionGroup } from "../transactions.js";
 import { ownsAnyPartition, ownsPartition } from "../assignment.js";
-import { KafkaError } from "../../kafka/errors.js";
 import { protocolErrorCode, REBALANCE_IN_PROGRESS } from "../../kafka/protocol.js";
 import { errorFields, errorText } from "../../common/log.js";
 import { sleep } from "../../common/time.js";
 import { createDestination, createSourceConsumer, viaKafkajs, type Destination } from "./clients.js";
 import { OffsetCommits } from "./commits.js";
 import type { Datacenters } from "./datacenters.js";
-import { nextSlice, toRequests, type SliceOptions } from "./slicing.js";
+import { nextSlice, type SliceOptions } from "./slicing.js";
+import { SliceDelivery } from "./delivery.js";
+import { PartitionFaults } from "./partition-faults.js";
 import { ensureTarget } from "./targets.js";
 import {
   ALO_COMMIT_RETRY_MS,
@@ -63,6 +64,9 @@ export class PipelineTask {
   private revoking?: Promise<void>;
   /** Whether the consumer joined the group at least once (a later join is a rejoin). */
   private joined = false;
+  /** Source partitions paused after a failed send: retrying (with backoff) or stopped (error policy). */
+  readonly faults: PartitionFaults;
+  private readonly delivery: SliceDelivery;
   private readonly log: Logger;
 
   constructor(
@@ -77,6 +81,17 @@ export class PipelineTask {
     this.policy = policyFor(config, pipeline.naming);
     this.log = ctx.logger.child({ pipeline: pipeline.id });
     this.progress = new PipelineProgress(ctx.metrics, pipeline);
+    this.delivery = new SliceDelivery(ctx, dcs, pipeline, this.log, () => this.maxBatchBytes);
+    const topic = pipeline.sourceTopic;
+    this.faults = new PartitionFaults(ctx, pipeline, this.log, {
+      pause: (partition) => this.consumer?.pause([{ topic, partitions: [partition] }]),
+      resume: (partition, offset) => this.resume(partition, offset),
+      acknowledge: (partition, offset) => {
+        if (!this.transactions && this.assigned.includes(partition))
+          this.commits.acknowledge(partition, offset);
+      },
+      stopping: () => this.state === "stopping",
+    });
     const exactlyOnce = ctx.delivery === "exactly-once";
     this.commits = new OffsetCommits({
       commit: (positions) =>
@@ -130,12 +145,10 @@ export class PipelineTask {
       this.destination = createDestination(ctx, dst.kafka, p.targetTopic, this.groupId, log);
       const { direct, producer } = this.destination;
       if (!exactlyOnce) {
-        this.sends = new OrderedSends(ALO_SENDS_PER_PARTITION, (err) => {
-          // Later sends of the partition were not made; the pipeline restarts from the committed positions.
-          ctx.metrics.errors.inc({ kind: "replicate" });
-          log.warn({ err: errorFields(err) }, "records not acknowledged; restarting the pipeline");
-          this.fail(err);
-        });
+        // A failed send stops its partition only (later sends of it are not made); the others go on.
+        this.sends = new OrderedSends(ALO_SENDS_PER_PARTITION, (err, partition) =>
+          this.faults.failed(partition, err),
+        );
       }
       if (exactlyOnce && producer) {
         this.transactions = new TransactionGroup(producer, this.groupId, (txn, messages) =>
@@ -176,8 +189,6 @@ export class PipelineTask {
           this.replicateBatch(payload).catch((err: unknown) => {
             ctx.metrics.errors.inc({ kind: "replicate" });
             log.warn({ err: errorFields(err) }, "batch not replicated (not committed; will be retried)");
-            // Restart the pipeline (new producer, fresh metadata) in the next discovery round.
-            if (err instanceof KafkaError && err.code === "NOT_ACKNOWLEDGED") this.fail(err);
             throw err;
           }),
       });
@@ -233,6 +244,15 @@ export class PipelineTask {
       this.revoking = undefined;
       this.assigned = [...(event.payload.memberAssignment[p.sourceTopic] ?? [])].sort((a, b) => a - b);
       log.info({ assigned: this.assigned }, "partitions assigned");
+      // Paused partitions stay paused across the rejoin; those that moved away are their new owner's.
+      for (const partition of [...this.faults.byPartition.keys()]) {
+        if (this.assigned.includes(partition))
+          consumer.pause([{ topic: p.sourceTopic, partitions: [partition] }]);
+        else {
+          this.faults.forget(partition);
+          this.sends?.reset(partition);
+        }
+      }
       if (exactlyOnce) return; // resumes from the destination's positions (eosStart)
       // At-least-once rejoin: the partitions this member kept resume at its acknowledged positions, not
       // at the group's older committed ones (../rejoin.ts).
@@ -274,6 +294,8 @@ export class PipelineTask {
       }
     }
     this.commits.cancel();
+    this.faults.close();
+    await this.delivery.close();
     try {
       await this.consumer?.disconnect();
       await producer?.disconnect();
@@ -297,6 +319,8 @@ export class PipelineTask {
     const p = this.pipeline;
     const { producer, direct } = this.destination;
     if (!producer && !direct) throw new ReplicatorError("NOT_STARTED", `pipeline ${p.id} has no producer`);
+    // A partition paused after a failure takes no batch until it resumes (with a seek: this one is stale).
+    if (this.faults.has(batch.partition)) return;
     const targetPartition =
       batch.partition < this.targetPartitions
         ? batch.partition
@@ -311,49 +335,55 @@ export class PipelineTask {
     };
     const resumeFrom = this.eosStart?.get(batch.partition);
     if (resumeFrom !== undefined) options.resumeFrom = resumeFrom;
+    const deliver = direct
+      ? (chunk: Message[]) => direct.send(targetPartition, chunk)
+      : viaKafkajs(producer!, p.targetTopic);
     let i = 0;
     while (i < batch.messages.length) {
-      if (!isRunning() || isStale() || this.revoking) return;
+      if (!isRunning() || isStale() || this.revoking || this.faults.has(batch.partition)) return;
       // Exactly-once: sent and acknowledged, then resolved. At-least-once: queued behind the partition's
       // earlier sends, then resolved: the fetch position moves on, the committed one follows the acks.
+      const from = batch.messages[i];
       const slice = nextSlice(batch.messages, i, options);
       i = slice.end;
       this.progress.sliced(slice.skipped, slice.chunked);
       const last = slice.last;
-      if (!last) break;
+      if (!last || !from) break;
       if (!slice.replicable) {
         resolveOffset(last.offset); // only records replicated before (exactly-once resume)
         continue;
       }
       const next = (BigInt(last.offset) + 1n).toString();
-      const requests = toRequests(slice.records, slice.sizes, this.maxBatchBytes);
       if (this.transactions) {
         // Exactly-once: this slice's records and its source position, in the transaction it shares with
         // the slices of other partitions replicated at the same time (../transactions.ts).
-        await this.transactions.run(
-          { topic: batch.topic, partition: batch.partition, offset: next },
-          requests,
-        );
+        try {
+          await this.delivery.exactlyOnce(batch.partition, slice, from.offset, next, this.transactions);
+        } catch (err) {
+          this.faults.failed(batch.partition, err); // paused: retried, or stopped by the error policy
+          return;
+        }
         this.eosStart?.set(batch.partition, BigInt(next));
         this.progress.acknowledged(batch.partition, last.offset, slice.timestamps, slice.bytes, next);
         // Best effort (monitoring, shorter re-reads), coalesced: the destination holds the real position.
         this.commits.acknowledge(batch.partition, next, EOS_SOURCE_COMMIT_MS);
+        this.faults.acknowledged(batch.partition);
       } else {
-        const deliver = direct
-          ? (chunk: Message[]) => direct.send(targetPartition, chunk)
-          : viaKafkajs(producer!, p.targetTopic);
-        await this.sends!.enqueue(
-          batch.partition,
-          async () => {
-            for (const request of requests) await deliver(request);
-          },
-          () => {
-            this.progress.acknowledged(batch.partition, last.offset, slice.timestamps, slice.bytes);
-            // A send of a partition this member lost in a rebalance: its new owner has taken over the
-            // position, and committing this one later could move it back.
-            if (this.assigned.includes(batch.partition)) this.commits.acknowledge(batch.partition, next);
-          },
-        );
+        try {
+          await this.sends!.enqueue(
+            batch.partition,
+            () => this.delivery.atLeastOnce(batch.partition, slice, from.offset, deliver),
+            () => {
+              this.progress.acknowledged(batch.partition, last.offset, slice.timestamps, slice.bytes);
+              // A send of a partition this member lost in a rebalance: its new owner has taken over the
+              // position, and committing this one later could move it back.
+              if (this.assigned.includes(batch.partition)) this.commits.acknowledge(batch.partition, next);
+              this.faults.acknowledged(batch.partition);
+            },
+          );
+        } catch {
+          return; // the partition failed: paused, retried or stopped (./partition-faults.ts)
+        }
       }
       resolveOffset(last.offset);
       try {
@@ -362,6 +392,25 @@ export class PipelineTask {
         if (this.sends && protocolErrorCode(err) === REBALANCE_IN_PROGRESS) await this.beforeRejoin();
         throw err;
       }
+    }
+  }
+
+  /** Resumes a paused partition at `offset` (else its acknowledged position), with a new send lane. */
+  private resume(partition: number, offset: string | undefined): void {
+    const topic = this.pipeline.sourceTopic;
+    const position =
+      offset ??
+      (this.transactions ? this.eosStart?.get(partition)?.toString() : this.commits.acked.get(partition));
+    try {
+      if (position !== undefined) this.consumer?.seek({ topic, partition, offset: position });
+      this.sends?.reset(partition);
+      this.consumer?.resume([{ topic, partitions: [partition] }]);
+    } catch (err) {
+      this.log.warn(
+        { partition, err: errorFields(err) },
+        "partition could not resume; the pipeline restarts",
+      );
+      this.fail(err);
     }
   }
 

@@ -5,8 +5,10 @@
  */
 import type { IHeaders, KafkaMessage, Message } from "kafkajs";
 import { splitRecordSized, type RecordLike } from "../chunking.js";
+import { ChunkError } from "../errors.js";
 import { decideRecord, type Pipeline, type RecordDecision } from "../plan.js";
-import { withProvenance, type Headers, type ReplicationPolicy } from "../policy.js";
+import { provenanceHeaders, withProvenance, type Headers, type ReplicationPolicy } from "../policy.js";
+import { HEADER_LIST, headerListOf, setHeaders, type WithHeaderList } from "../../kafka/headers.js";
 
 export interface SliceOptions {
   pipeline: Pipeline;
@@ -40,6 +42,17 @@ export interface Slice {
   skipped: Exclude<RecordDecision, "send">[];
   /** Source records split into chunks. */
   chunked: number;
+  /** Per source record sent: the record and its part of `records` (first index, count), in order. */
+  units: SliceUnit[];
+  /** A record that cannot be cut to the destination's limit (its key and headers alone are over it). */
+  unsendable?: { message: KafkaMessage; error: unknown };
+}
+
+/** One source record of a slice and the records (its chunks) it is sent as. */
+export interface SliceUnit {
+  message: KafkaMessage;
+  first: number;
+  count: number;
 }
 
 /** The next slice of `messages` from index `from`. */
@@ -55,6 +68,7 @@ export function nextSlice(messages: readonly KafkaMessage[], from: number, optio
     timestamps: [],
     skipped: [],
     chunked: 0,
+    units: [],
   };
   let outBytes = 0;
   let i = from;
@@ -74,24 +88,41 @@ export function nextSlice(messages: readonly KafkaMessage[], from: number, optio
       i++;
       continue;
     }
+    const source = {
+      dc: p.sourceDc,
+      topic: p.sourceTopic,
+      partition: options.sourcePartition,
+      offset: m.offset,
+    };
     const record: RecordLike = {
       key: m.key,
       value: m.value,
-      headers: withProvenance(headers, {
-        dc: p.sourceDc,
-        topic: p.sourceTopic,
-        partition: options.sourcePartition,
-        offset: m.offset,
-      }),
+      headers: withProvenance(headers, source),
+      // the headers in the order produced, provenance set in place (../../kafka/headers.ts)
+      headerList: setHeaders(headerListOf(m as WithHeaderList), provenanceHeaders(headers, source)),
       timestamp: m.timestamp,
       partition: options.targetPartition,
     };
-    const parts = splitRecordSized(record, maxBatchBytes);
+    let parts: { record: RecordLike; size: number }[];
+    try {
+      parts = splitRecordSized(record, maxBatchBytes);
+    } catch (error) {
+      if (!(error instanceof ChunkError)) throw error;
+      // Alone in its slice, for the pipeline's error policy; the records before it go first.
+      if (slice.records.length === 0 && slice.skipped.length === 0) {
+        slice.unsendable = { message: m, error };
+        slice.last = m;
+        slice.replicable = true;
+        i++;
+      }
+      break;
+    }
     let partsBytes = 0;
     for (const part of parts) partsBytes += part.size;
     // A record that alone exceeds the limit forms a slice of its own (several requests).
     if (slice.records.length > 0 && outBytes + partsBytes > sliceBytes) break; // the next slice's first
     if (parts.length > 1) slice.chunked++;
+    slice.units.push({ message: m, first: slice.records.length, count: parts.length });
     for (const part of parts) {
       slice.records.push(part.record);
       slice.sizes.push(part.size);
@@ -124,16 +155,44 @@ export function toRequests(
       chunk = [];
       size = 0;
     }
-    const message: Message = {
+    const message: Message & WithHeaderList = {
       key: r.key,
       value: r.value,
       headers: r.headers as IHeaders,
       partition: r.partition,
     };
+    if (r.headerList) message[HEADER_LIST] = r.headerList;
     if (r.timestamp !== undefined) message.timestamp = r.timestamp;
     chunk.push(message);
     size += s;
   }
   if (chunk.length > 0) requests.push(chunk);
   return requests;
+}
+
+/**
+ * The produce requests of some units of a slice (in order, within the destination's batch limit), each
+ * with the count of `units` complete once it is acknowledged (a chunked record may span requests).
+ */
+export function unitRequests(
+  slice: Pick<Slice, "records" | "sizes">,
+  units: readonly SliceUnit[],
+  maxBatchBytes: number,
+): { messages: Message[]; units: number }[] {
+  const records: RecordLike[] = [];
+  const sizes: number[] = [];
+  /** Per record taken, the count of units complete with it. */
+  const completes: number[] = [];
+  units.forEach((unit, u) => {
+    for (let k = 0; k < unit.count; k++) {
+      records.push(slice.records[unit.first + k]!);
+      sizes.push(slice.sizes[unit.first + k]!);
+      completes.push(k === unit.count - 1 ? u + 1 : u);
+    }
+  });
+  let taken = 0;
+  return toRequests(records, sizes, maxBatchBytes).map((messages) => {
+    taken += messages.length;
+    return { messages, units: completes[taken - 1] ?? 0 };
+  });
 }

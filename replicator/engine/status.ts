@@ -6,7 +6,7 @@
 import type { ReplicatorMetrics } from "../metrics.js";
 import type { Datacenters } from "./datacenters.js";
 import type { PipelineTask } from "./pipeline.js";
-import type { PipelineStatus } from "./types.js";
+import type { PipelineStatus, StoppedPartition } from "./types.js";
 
 /** Pipeline id → source partition → lag. */
 export type Lags = Map<string, Map<number, number>>;
@@ -49,9 +49,13 @@ export async function refreshLag(
 /** The /status entry of one pipeline. */
 export function pipelineStatus(task: PipelineTask, lag: Map<number, number> | undefined): PipelineStatus {
   const p = task.pipeline;
-  const partitions = [...new Set([...task.progress.partitions.keys(), ...(lag?.keys() ?? [])])].sort(
-    (a, b) => a - b,
-  );
+  const partitions = [
+    ...new Set([
+      ...task.progress.partitions.keys(),
+      ...(lag?.keys() ?? []),
+      ...task.faults.byPartition.keys(),
+    ]),
+  ].sort((a, b) => a - b);
   return {
     id: p.id,
     model: p.model,
@@ -67,12 +71,32 @@ export function pipelineStatus(task: PipelineTask, lag: Map<number, number> | un
     partitions: partitions.map((partition) => {
       const progress = task.progress.partitions.get(partition);
       const l = lag?.get(partition);
+      const fault = task.faults.byPartition.get(partition);
       return {
         partition,
         lastReplicatedOffset: progress?.lastOffset ?? "-1",
         committedOffset: progress?.committed ?? "-1",
         ...(l !== undefined ? { lag: l } : {}),
+        ...(fault ? { fault } : {}),
       };
     }),
   };
+}
+
+/** The stopped partitions of the pipelines, for /healthz: an operator must act on each. */
+export function stoppedPartitions(tasks: Iterable<PipelineTask>): StoppedPartition[] {
+  const out: StoppedPartition[] = [];
+  for (const task of tasks) {
+    for (const [partition, fault] of task.faults.byPartition) {
+      if (fault.state === "stopped")
+        out.push({
+          pipeline: task.id,
+          partition,
+          offset: fault.offset,
+          reason: fault.reason,
+          error: fault.error,
+        });
+    }
+  }
+  return out;
 }

@@ -24,6 +24,17 @@ export interface EngineContext {
 export interface Health {
   ok: boolean;
   datacenters: { name: string; reachable: boolean; error?: string }[];
+  /** Source partitions stopped at a record the destination refused (error policy stop). */
+  stopped?: StoppedPartition[];
+}
+
+export interface StoppedPartition {
+  pipeline: string;
+  partition: number;
+  /** The refused record's offset: the partition resumes there. */
+  offset: string;
+  reason: string;
+  error: string;
 }
 
 /** One source partition's progress in a pipeline, as /status reports it. */
@@ -49,6 +60,8 @@ export interface PartitionStatus {
   committedOffset: string;
   /** Source end offset − committed offset (as MirrorMaker 2 and Burrow count consumer lag). */
   lag?: number;
+  /** Present while the partition is paused after a failed send: retrying, or stopped at a refused record. */
+  fault?: { state: "retrying" | "stopped"; offset: string; reason: string; error: string; since: string };
 }
 
 export interface PipelineStatus {

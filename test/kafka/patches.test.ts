@@ -24,11 +24,13 @@ describe("kafka: the one version guard of the kafkajs patches", () => {
     expect(pkg.dependencies.kafkajs).to.equal(VERIFIED_KAFKAJS_VERSION);
   });
 
-  it("installs all three patches with the verified kafkajs (idempotent)", () => {
+  it("installs all five patches with the verified kafkajs (idempotent)", () => {
     const report = installKafkajsPatches({});
     expect(report.refused).to.equal(undefined);
     expect(report.patches.map((p) => [p.patch, p.state.active])).to.deep.equal([
       ["fast produce encoding", true],
+      ["ordered header decoding", true],
+      ["per-partition produce results", true],
       ["request queue fix", true],
       ["transaction fixes", true],
     ]);

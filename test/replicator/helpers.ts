@@ -4,15 +4,19 @@ import { pino } from "pino";
 import { parseConfig, type ReplicatorConfig } from "../../replicator/config.js";
 import { Replicator, type ReplicatorOptions } from "../../replicator/engine.js";
 import { getKafka } from "../fixtures/infra.js";
+import { headerListOf, type HeaderList, type WithHeaderList } from "../../kafka/headers.js";
 
 export interface Received {
   topic: string;
   partition: number;
   offset: string;
   key: string | null;
+  keyBytes: Buffer | null;
   value: Buffer | null;
   timestamp: string;
   headers: Record<string, string>;
+  /** The headers in order, null values included (the record decoder patch, kafka/headers.ts). */
+  headerList: HeaderList;
 }
 
 const clients = new Map<string, Kafka>();
@@ -121,7 +125,7 @@ function headersToStrings(headers: IHeaders | undefined): Record<string, string>
   for (const [k, v] of Object.entries(headers ?? {})) {
     if (v === undefined) continue;
     const first = Array.isArray(v) ? v[0] : v;
-    if (first !== undefined) out[k] = first.toString();
+    if (first !== undefined && first !== null) out[k] = first.toString();
   }
   return out;
 }
@@ -154,9 +158,11 @@ export class Collector {
           partition,
           offset: message.offset,
           key: message.key?.toString() ?? null,
+          keyBytes: message.key,
           value: message.value,
           timestamp: message.timestamp,
           headers: headersToStrings(message.headers),
+          headerList: headerListOf(message as WithHeaderList),
         });
       },
     });

@@ -101,9 +101,9 @@ describe("OrderedSends (at-least-once pipelining)", () => {
     expect(sends.pending).to.equal(0);
   });
 
-  it("after a failure: later sends of the partition are never made, nothing after it is acked, enqueue rejects", async () => {
+  it("after a failure: later sends of the partition are never made, nothing after it is acked, its enqueue rejects; other partitions go on", async () => {
     const failures: unknown[] = [];
-    const sends = new OrderedSends(3, (e) => failures.push(e));
+    const sends = new OrderedSends(3, (e, partition) => failures.push([e, partition]));
     const started: string[] = [];
     const acked: string[] = [];
     const d = deferred();
@@ -122,12 +122,13 @@ describe("OrderedSends (at-least-once pipelining)", () => {
     await sends.drain();
     expect(started).to.deep.equal(["a"]);
     expect(acked).to.deep.equal([]);
-    expect(failures).to.deep.equal([boom]);
-    expect(sends.failure).to.equal(boom);
+    expect(failures).to.deep.equal([[boom, 0]]);
+    expect(sends.failureOf(0)).to.equal(boom);
+    expect(sends.failureOf(1)).to.equal(undefined);
     let rejected: unknown;
     await sends
       .enqueue(
-        1,
+        0,
         () => Promise.resolve(),
         () => undefined,
       )
@@ -135,6 +136,25 @@ describe("OrderedSends (at-least-once pipelining)", () => {
         rejected = e;
       });
     expect(rejected).to.equal(boom);
+    // another partition is not stopped by partition 0's failure
+    await sends.enqueue(
+      1,
+      async () => void started.push("c"),
+      () => acked.push("c"),
+    );
+    await sends.drain();
+    expect(started).to.deep.equal(["a", "c"]);
+    expect(acked).to.deep.equal(["c"]);
+    // reset opens partition 0 again
+    sends.reset(0);
+    await sends.enqueue(
+      0,
+      async () => void started.push("d"),
+      () => acked.push("d"),
+    );
+    await sends.drain();
+    expect(acked).to.deep.equal(["c", "d"]);
+    expect(failures).to.have.length(1);
   });
 
   it("rejects a depth below 1", () => {

@@ -1,0 +1,124 @@
+/**
+ * The paused source partitions of one pipeline: a failed send pauses its partition only. Stopped at a
+ * refused record (error policy stop) it stays paused and /healthz and /status name it; otherwise it is
+ * retried alone after a jittered backoff (./faults.ts), resuming at its acknowledged position. One log
+ * line when a partition starts failing and one when it replicates again; the retries between are debug.
+ */
+import type { Logger } from "pino";
+import type { Pipeline } from "../plan.js";
+import { errorFields, errorText } from "../../common/log.js";
+import { SliceFailure } from "./delivery.js";
+import { classifyFailure, RefusedRecord, retryDelayMs } from "./faults.js";
+import type { EngineContext } from "./types.js";
+
+/** A paused source partition, as /status and /healthz report it. */
+export interface PartitionFault {
+  state: "retrying" | "stopped";
+  /** Where the partition resumes: the refused record (stopped) or the first record not acknowledged. */
+  offset: string;
+  reason: string;
+  error: string;
+  since: string;
+}
+
+/** What the faults do to the pipeline's consumer and commits. */
+export interface PartitionControl {
+  pause(partition: number): void;
+  /** Seeks to `offset` (undefined: the acknowledged position), opens a new send lane, resumes fetching. */
+  resume(partition: number, offset: string | undefined): void;
+  /** At-least-once: what went through before the failure is acknowledged (the commit starts there). */
+  acknowledge(partition: number, offset: string): void;
+  /** Whether the pipeline is stopping (no retry then). */
+  stopping(): boolean;
+}
+
+export class PartitionFaults {
+  readonly byPartition = new Map<number, PartitionFault>();
+  /** Consecutive failed attempts per partition (the backoff), cleared by an acknowledgement. */
+  private readonly attempts = new Map<number, number>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly pipeline: Pipeline,
+    private readonly log: Logger,
+    private readonly control: PartitionControl,
+  ) {}
+
+  has(partition: number): boolean {
+    return this.byPartition.has(partition);
+  }
+
+  /** A partition's send failed (a {@link SliceFailure}, or any error: resume at the acknowledged position). */
+  failed(partition: number, err: unknown): void {
+    const failure = err instanceof SliceFailure ? err : new SliceFailure(undefined, err);
+    const cause = failure.cause;
+    this.control.pause(partition);
+    if (failure.resumeAt !== undefined) this.control.acknowledge(partition, failure.resumeAt);
+    if (cause instanceof RefusedRecord) {
+      const reason = cause.failure.reason;
+      this.byPartition.set(partition, {
+        state: "stopped",
+        offset: failure.resumeAt ?? "-1",
+        reason,
+        error: errorText(cause.cause),
+        since: new Date().toISOString(),
+      });
+      this.ctx.metrics.recordsFailed.inc({ pipeline: this.pipeline.id, reason, action: "stopped" });
+      this.log.error(
+        { partition, offset: failure.resumeAt, reason, err: errorFields(cause.cause) },
+        "record refused by the destination: partition stopped (error policy stop)",
+      );
+      return;
+    }
+    const attempt = (this.attempts.get(partition) ?? 0) + 1;
+    this.attempts.set(partition, attempt);
+    const delay = retryDelayMs(attempt - 1);
+    const { reason } = classifyFailure(cause);
+    this.byPartition.set(partition, {
+      state: "retrying",
+      offset: failure.resumeAt ?? "-1",
+      reason,
+      error: errorText(cause),
+      since: new Date().toISOString(),
+    });
+    this.ctx.metrics.errors.inc({ kind: "replicate" });
+    const line = {
+      partition,
+      resumeAt: failure.resumeAt,
+      attempt,
+      retryInMs: delay,
+      err: errorFields(cause),
+    };
+    if (attempt === 1) this.log.warn(line, "partition not replicated; retrying it alone");
+    else this.log.debug(line, "partition retry failed");
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (this.control.stopping() || this.byPartition.get(partition)?.state !== "retrying") return;
+      this.byPartition.delete(partition);
+      this.control.resume(partition, failure.resumeAt);
+    }, delay);
+    timer.unref();
+    this.timers.add(timer);
+  }
+
+  /** An acknowledgement: after failed attempts, the partition is healthy again (one line). */
+  acknowledged(partition: number): void {
+    const attempts = this.attempts.get(partition);
+    if (attempts === undefined) return;
+    this.attempts.delete(partition);
+    this.log.info({ partition, attempts }, "partition replicating again");
+  }
+
+  /** A partition that moved to another member in a rebalance: its new owner deals with it. */
+  forget(partition: number): void {
+    this.byPartition.delete(partition);
+    this.attempts.delete(partition);
+  }
+
+  /** No retry after a stop. */
+  close(): void {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+  }
+}
