@@ -53,10 +53,17 @@ export class TransactionGroup {
   private scheduled = false;
 
   constructor(
-    private readonly producer: Pick<Producer, "transaction">,
+    private producer: Pick<Producer, "transaction">,
     /** The consumer group (in the destination cluster) that stores the source positions. */
     private readonly groupId: string,
     private readonly sendRequest: TransactionalSend,
+    /**
+     * A new producer of the same transactional id, after an aborted transaction. kafkajs 2.2.4 winds back
+     * the sequence numbers of every partition of a failed produce request, also of those the broker
+     * wrote; the broker would then take the next records of such a partition for duplicates of the
+     * aborted ones and drop them. A new producer id and epoch start the sequences afresh.
+     */
+    private readonly renew?: () => Promise<Pick<Producer, "transaction">>,
   ) {}
 
   /**
@@ -114,6 +121,13 @@ export class TransactionGroup {
       round.settle();
     } catch (error) {
       await txn?.abort().catch(() => undefined);
+      if (this.renew) {
+        try {
+          this.producer = await this.renew();
+        } catch {
+          // the next transaction fails and is retried with its partitions' backoff
+        }
+      }
       round.settle(error ?? new ReplicatorError("TRANSACTION_FAILED", "transaction failed"));
     } finally {
       this.committing = false;

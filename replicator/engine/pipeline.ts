@@ -151,8 +151,18 @@ export class PipelineTask {
         );
       }
       if (exactlyOnce && producer) {
-        this.transactions = new TransactionGroup(producer, this.groupId, (txn, messages) =>
-          viaKafkajs(txn, p.targetTopic)(messages),
+        this.transactions = new TransactionGroup(
+          producer,
+          this.groupId,
+          (txn, messages) => viaKafkajs(txn, p.targetTopic)(messages),
+          async () => {
+            const fresh = createDestination(ctx, dst.kafka, p.targetTopic, this.groupId, log).producer!;
+            await fresh.connect();
+            const old = this.destination.producer;
+            this.destination = { producer: fresh };
+            await old?.disconnect().catch(() => undefined);
+            return fresh;
+          },
         );
       }
       // The destination side and the source side are set up at the same time: first records arrive sooner.

@@ -67,6 +67,8 @@ lp_ensure_deps() {
 lp_ensure_compose() {
   local missing=()
   command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+  # kcat: a Kafka client nobody here wrote, for the header fidelity test (test/replicator/record-failures.test.ts)
+  command -v kcat >/dev/null 2>&1 || missing+=(kcat)
   if [ "$(id -u)" = 0 ]; then
     command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
     command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
@@ -77,7 +79,7 @@ lp_ensure_compose() {
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >&2 </dev/null ||
       { lp_log "apt-get could not install ${missing[*]}"; return 1; }
   else
-    lp_log "the tests need docker-compose (Compose v1 parser): install it, e.g. sudo apt-get install docker-compose"
+    lp_log "the tests need ${missing[*]}: install them, e.g. sudo apt-get install ${missing[*]}"
     return 1
   fi
 }

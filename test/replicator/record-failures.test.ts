@@ -203,41 +203,13 @@ describe("replicator: records the destination refuses, header fidelity (real Kaf
     const [src] = await brokersOf("dc1");
     const [dst] = await brokersOf("dc2");
     // partition 0: the record with a null header (-H n); partition 1: two ordinary records
-    await run(
-      "kcat",
-      [
-        "-P",
-        "-b",
-        src!,
-        "-t",
-        topic,
-        "-p",
-        "0",
-        "-H",
-        "a=1",
-        "-H",
-        "b=2",
-        "-H",
-        "a=3",
-        "-H",
-        "n",
-        "-H",
-        "e=",
-      ],
-      {
-        timeout: 20_000,
-      },
-    ).then(() => undefined);
-    const produceLine = (partition: string, value: string) =>
+    const produceLine = (partition: string, value: string, headers: string[] = []) =>
       new Promise<void>((resolve, reject) => {
-        const child = execFile(
-          "kcat",
-          ["-P", "-b", src!, "-t", topic, "-p", partition],
-          { timeout: 20_000 },
-          (err) => (err ? reject(err) : resolve()),
-        );
+        const args = ["-P", "-b", src!, "-t", topic, "-p", partition, ...headers.flatMap((h) => ["-H", h])];
+        const child = execFile("kcat", args, { timeout: 20_000 }, (err) => (err ? reject(err) : resolve()));
         child.stdin!.end(`${value}\n`);
       });
+    await produceLine("0", "with-null-header", ["a=1", "b=2", "a=3", "n", "e="]);
     await produceLine("1", "one");
     await produceLine("1", "two");
     const dest = await collect("dc2", topic);
