@@ -58,6 +58,34 @@ describe("replicator config", () => {
     );
   });
 
+  it("error policy: stop by default, dead-letter per rule with its topic; bad values name the field", () => {
+    const rule = { model: "full", sources: ["dc1"], destinations: ["dc2"] };
+    const cfg = parseConfig({
+      datacenters: dcs,
+      replication: [
+        rule,
+        {
+          ...rule,
+          sources: ["dc2"],
+          destinations: ["dc3"],
+          errorPolicy: "dead-letter",
+          deadLetterTopic: "x.dlq",
+        },
+      ],
+    });
+    expect(cfg.replicator.errorPolicy).to.equal("stop");
+    expect(cfg.replication[0]!.errorPolicy).to.equal(undefined);
+    expect(cfg.replication[1]).to.include({ errorPolicy: "dead-letter", deadLetterTopic: "x.dlq" });
+    const err = configError({
+      datacenters: dcs,
+      replicator: { errorPolicy: "skip" },
+      replication: [{ ...rule, deadLetterTopic: "bad topic" }],
+    });
+    const text = err.issues.join("\n");
+    expect(text).to.contain("replicator.errorPolicy:");
+    expect(text).to.contain("replication[0].deadLetterTopic:");
+  });
+
   it("names an unknown destination datacenter by its field path", () => {
     const err = configError({
       datacenters: dcs,
