@@ -3,7 +3,7 @@
  * answered (with backoff while it does not), its topics, and what its registry topic announced.
  */
 import type { Admin, Kafka } from "kafkajs";
-import { OWN_TOPIC_PREFIX, type DatacenterConfig } from "../config.js";
+import { datacenterSecurity, OWN_TOPIC_PREFIX, type DatacenterConfig } from "../config.js";
 import { ReplicatorError } from "../errors.js";
 import { REGISTRY_TOPIC, type Registration } from "../registry.js";
 import { createKafka } from "../../kafka/client.js";
@@ -47,7 +47,8 @@ export class Datacenters {
   get(name: string): Datacenter {
     const known = this.dcs.get(name);
     if (known) return known;
-    const config = this.ctx.config().datacenters.find((d) => d.name === name);
+    const index = this.ctx.config().datacenters.findIndex((d) => d.name === name);
+    const config = this.ctx.config().datacenters[index];
     if (!config) throw new ReplicatorError("UNKNOWN_DATACENTER", `unknown datacenter '${name}'`);
     const id = this.ctx.config().replicator.id;
     const kafka = createKafka(
@@ -58,6 +59,8 @@ export class Datacenters {
         requestTimeoutMs: config.requestTimeoutMs,
         // Admin calls fail fast (the discovery loop retries with backoff); producers and consumers set their own.
         retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2000 },
+        // TLS and SASL, references resolved now; producers, consumers and the DirectProducer share this client.
+        security: datacenterSecurity(this.ctx.config(), index),
       },
       this.ctx.logger.child({ datacenter: name }),
     );
