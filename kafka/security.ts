@@ -185,3 +185,20 @@ export function describeKafkaSecurity(security: KafkaSecurity | undefined): stri
   if (!security) return "PLAINTEXT";
   return [security.protocol, security.sasl?.mechanism, security.sasl?.username].filter(Boolean).join(" ");
 }
+
+/**
+ * The message of a failed connection, with what the security settings suggest: a plaintext client whose
+ * connection the broker closed most likely met a TLS listener (kafkajs says only "Closed connection"),
+ * a TLS client cut off before the handshake most likely met a plaintext one.
+ */
+export function explainConnectionError(message: string, security: KafkaSecurity | undefined): string {
+  const protocol = security?.protocol ?? "PLAINTEXT";
+  const tls = protocol.endsWith("SSL");
+  if (!tls && /Closed connection|ECONNRESET|socket hang up/i.test(message)) {
+    return `${message} (the broker closed the connection: is its listener TLS (SSL or SASL_SSL)? this client's security.protocol is ${protocol})`;
+  }
+  if (tls && /before secure TLS connection|wrong version number|packet length too long/i.test(message)) {
+    return `${message} (no TLS handshake: is the broker's listener plaintext? this client's security.protocol is ${protocol})`;
+  }
+  return message;
+}

@@ -161,7 +161,7 @@ export function scramFormatArgs(password: string): string[] {
  */
 export function clientSecurityConfig(
   security: KafkaClientSecurity | undefined,
-  overrides: { mechanism?: KafkaClientSecurity["mechanism"]; passwordFile?: string } = {},
+  overrides: { mechanism?: KafkaClientSecurity["mechanisms"][number]; passwordFile?: string } = {},
 ): KafkaSecurityInput | undefined {
   if (!security) return undefined;
   return {

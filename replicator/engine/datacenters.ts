@@ -7,6 +7,7 @@ import { datacenterSecurity, OWN_TOPIC_PREFIX, type DatacenterConfig } from "../
 import { ReplicatorError } from "../errors.js";
 import { REGISTRY_TOPIC, type Registration } from "../registry.js";
 import { createKafka } from "../../kafka/client.js";
+import { explainConnectionError } from "../../kafka/security.js";
 import { errorFields, errorText } from "../../common/log.js";
 import type { RegistryReader } from "./registry-reader.js";
 import { DISCOVERY_BACKOFF } from "./tuning.js";
@@ -144,10 +145,15 @@ export class Datacenters {
       dc.failures++;
       const { initialMs, maxMs, maxDoublings } = DISCOVERY_BACKOFF;
       dc.nextAttemptAt = Date.now() + Math.min(maxMs, initialMs * 2 ** Math.min(dc.failures, maxDoublings));
+      // What the security settings suggest (a plaintext client at a TLS listener), in the log and /healthz.
+      const error = explainConnectionError(errorText(err), dc.config.security);
       if (dc.reachable)
-        this.ctx.logger.warn({ datacenter: dc.config.name, err: errorFields(err) }, "datacenter unreachable");
+        this.ctx.logger.warn(
+          { datacenter: dc.config.name, err: { ...errorFields(err), message: error } },
+          "datacenter unreachable",
+        );
       dc.reachable = false;
-      dc.lastError = errorText(err);
+      dc.lastError = error;
       this.ctx.metrics.errors.inc({ kind: "unreachable" });
       if (dc.adminConnected) {
         dc.adminConnected = false;
