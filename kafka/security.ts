@@ -180,12 +180,6 @@ export function resolveKafkaSecurity(
   return resolved;
 }
 
-/** A one-line description of the settings without any secret, for logs and status: `SASL_SSL scram-sha-512 admin`. */
-export function describeKafkaSecurity(security: KafkaSecurity | undefined): string {
-  if (!security) return "PLAINTEXT";
-  return [security.protocol, security.sasl?.mechanism, security.sasl?.username].filter(Boolean).join(" ");
-}
-
 /**
  * The message of a failed connection, with what the security settings suggest: a plaintext client whose
  * connection the broker closed most likely met a TLS listener (kafkajs says only "Closed connection"),

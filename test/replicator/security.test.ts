@@ -182,6 +182,31 @@ describe("replicator over SASL_SSL (SCRAM-SHA-512, real secured brokers)", funct
     );
   });
 
+  it("the CLI refuses to start when a password reference does not resolve, naming the field", async () => {
+    const file = join(dir, "replicator.yaml");
+    const all = await datacenters();
+    const sec1 = {
+      ...all[0]!,
+      security: {
+        ...all[0]!.security,
+        sasl: { ...all[0]!.security.sasl, password: { env: "LP_TEST_UNSET_PASSWORD" } },
+      },
+    };
+    writeFileSync(
+      file,
+      JSON.stringify({
+        datacenters: [sec1, all[1]],
+        replication: [{ model: "full", sources: ["sec1"], destinations: ["sec2"] }],
+      }),
+    );
+    const { child, output } = runCli(file);
+    const code = await new Promise((r) => child.once("exit", r));
+    expect(code).to.equal(2);
+    expect(output()).to.include(
+      "datacenters[0].security.sasl.password: environment variable LP_TEST_UNSET_PASSWORD is not set",
+    );
+  });
+
   it("wrong password: 503 naming the datacenter and the cause, bounded error logs, no loss after the config file is fixed", async () => {
     const sec1 = await securedCluster("sec1");
     const password = readFileSync(sec1.security.passwordFile, "utf8");
@@ -197,7 +222,8 @@ describe("replicator over SASL_SSL (SCRAM-SHA-512, real secured brokers)", funct
       writeFileSync(
         file,
         JSON.stringify({
-          replicator: { id: randomTopic("sec"), datacenter: "sec2", workers: 1 },
+          // workers "auto": two engine threads on two cores, each resolving the references itself
+          replicator: { id: randomTopic("sec"), datacenter: "sec2" },
           datacenters: await datacenters({ sec1: { security: securityConfig(sec1, { passwordFile }) } }),
           discovery: { intervalMs: 500, include: [topic] },
           replication: [{ model: "full", sources: ["sec1"], destinations: ["sec2"] }],
@@ -226,8 +252,14 @@ describe("replicator over SASL_SSL (SCRAM-SHA-512, real secured brokers)", funct
     expect(child.exitCode, "no crash").to.equal(null);
     const errors = logLines(output()).filter((l) => l.level >= 40);
     if (process.env.LP_TEST_VERBOSE)
-      process.stderr.write(`warn/error lines while failing: ${errors.length}\n`);
-    expect(errors.length, JSON.stringify(errors.slice(0, 5))).to.be.within(1, 30);
+      process.stderr.write(
+        `warn/error lines while failing: ${errors.length} ${JSON.stringify(errors.map((e) => `${String(e.worker ?? "-")} ${e.msg}`))}\n`,
+      );
+    // per engine thread one "datacenter unreachable" warning, then kafkajs's lines of each attempt, and
+    // the attempts back off (0.5 s doubling): about 3 lines per attempt, a dozen attempts at most here
+    const unreachable = errors.filter((l) => l.msg === "datacenter unreachable");
+    expect(unreachable.length, "one warning per engine").to.be.within(1, 4);
+    expect(errors.length, JSON.stringify(errors.slice(0, 5))).to.be.within(1, 60);
     for (const path of ["/healthz", "/status", "/metrics"]) {
       expect(await (await fetch(`${url}${path}`)).text(), path).not.to.include(password);
     }
