@@ -4,7 +4,8 @@
  * host name and CA verification, a wrong password, a plaintext client at the TLS listener.
  */
 import { expect } from "chai";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Kafka } from "kafkajs";
@@ -36,6 +37,37 @@ describe("kafka clients over SASL_SSL (a real secured broker)", function () {
     dir = mkdtempSync(join(tmpdir(), "lp-secured-test-"));
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("the launcher hands out the client settings; the certificate is for 127.0.0.1 and localhost", async () => {
+    const cluster = await securedCluster("sec1");
+    expect(cluster.security).to.deep.include({
+      protocol: "SASL_SSL",
+      mechanism: "scram-sha-512",
+      username: "admin",
+      caFile: join(cluster.dataDir!, "ca.pem"),
+      passwordFile: join(cluster.dataDir!, "sasl-password"),
+    });
+    for (const file of ["sasl-password", "broker.pem", "ca.key"]) {
+      expect(statSync(join(cluster.dataDir!, file)).mode & 0o077, `${file} private`).to.equal(0);
+    }
+    const text = execFileSync(
+      "openssl",
+      ["x509", "-in", join(cluster.dataDir!, "broker.crt"), "-noout", "-text"],
+      {
+        encoding: "utf8",
+      },
+    );
+    expect(text).to.match(/IP Address:127\.0\.0\.1, DNS:localhost/);
+    const properties = readFileSync(join(cluster.dataDir!, "server.properties"), "utf8");
+    expect(properties).to.match(
+      /^listeners=SASL_SSL:\/\/127\.0\.0\.1:\d+,INTERNAL:\/\/127\.0\.0\.1:\d+,CONTROLLER:/m,
+    );
+    expect(properties).to.include("listener.name.sasl_ssl.ssl.keystore.type=PEM");
+    expect(properties).to.include("sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN");
+    expect(cluster.brokers[0]).to.equal(
+      `127.0.0.1:${/SASL_SSL:\/\/127\.0\.0\.1:(\d+)/.exec(properties)?.[1]}`,
+    );
+  });
 
   it("SCRAM-SHA-512, SCRAM-SHA-256 and PLAIN: produce and consume through the TLS listener", async () => {
     const cluster = await securedCluster("sec1");
