@@ -21,6 +21,8 @@ const CLIENT_LISTENER = "SASL_SSL";
 const INTERNAL_LISTENER = "INTERNAL";
 
 const run = promisify(execFile);
+/** EC P-256 keys: generated in milliseconds (RSA 2048 takes about 0.4 s each here); Kafka's PEM store reads PKCS#8 EC keys. */
+const EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
 
 async function openssl(args: string[], dir: string): Promise<void> {
   try {
@@ -43,8 +45,7 @@ export async function prepareSecuredCluster(dir: string): Promise<KafkaClientSec
     [
       "req",
       "-x509",
-      "-newkey",
-      "rsa:2048",
+      ...EC_KEY,
       "-nodes",
       "-keyout",
       "ca.key",
@@ -62,23 +63,12 @@ export async function prepareSecuredCluster(dir: string): Promise<KafkaClientSec
     dir,
   );
   await openssl(
-    [
-      "req",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      "broker.key",
-      "-out",
-      "broker.csr",
-      "-subj",
-      "/CN=localhost",
-    ],
+    ["req", ...EC_KEY, "-nodes", "-keyout", "broker.key", "-out", "broker.csr", "-subj", "/CN=localhost"],
     dir,
   );
   await writeFile(
     join(dir, "broker.ext"),
-    "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n",
+    "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n",
   );
   await openssl(
     [
