@@ -1,9 +1,10 @@
 /**
  * Secured local clusters (`StartKafkaOptions.security: "sasl_ssl"`): a CA and a broker certificate made
- * with openssl at start (PEM, SAN 127.0.0.1 and localhost) in the cluster's data dir, the broker
- * properties of a SASL_SSL client listener (SCRAM-SHA-512, SCRAM-SHA-256 and PLAIN; inter-broker and
- * controller listeners stay PLAINTEXT on loopback), the SCRAM users created at storage-format time
- * (`--add-scram`), and the client settings handed out with the cluster.
+ * with openssl at start (PEM, SAN 127.0.0.1 and localhost) in the cluster's data dir (mkdtemp: mode 700),
+ * the broker properties of a SASL_SSL listener with SCRAM-SHA-512, SCRAM-SHA-256 and PLAIN (the broker's
+ * only listener: clients and the broker's own connections use it; the KRaft controller listener stays
+ * PLAINTEXT on loopback), the SCRAM users created at storage-format time (`--add-scram`), and the client
+ * settings handed out with the cluster.
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -18,7 +19,6 @@ import type { KafkaClientSecurity } from "./kafka-types.js";
 export const SECURED_USER = "admin";
 /** Listener names of a secured cluster's broker properties. */
 const CLIENT_LISTENER = "SASL_SSL";
-const INTERNAL_LISTENER = "INTERNAL";
 
 const run = promisify(execFile);
 /** EC P-256 keys: generated in milliseconds (RSA 2048 takes about 0.4 s each here); Kafka's PEM store reads PKCS#8 EC keys. */
@@ -108,25 +108,27 @@ export async function prepareSecuredCluster(dir: string): Promise<KafkaClientSec
   };
 }
 
-/** Broker properties of a secured cluster: they replace the PLAINTEXT client listener of the defaults. */
+/** Broker properties of a secured cluster: they replace the PLAINTEXT listener of the defaults. */
 export function securedBrokerProperties(input: {
   brokerPort: number;
-  internalPort: number;
   controllerPort: number;
   dataDir: string;
   password: string;
 }): Record<string, string> {
-  const { brokerPort, internalPort, controllerPort, dataDir, password } = input;
+  const { brokerPort, controllerPort, dataDir, password } = input;
   const prefix = `listener.name.${CLIENT_LISTENER.toLowerCase()}`;
   const scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;";
   return {
-    listeners: `${CLIENT_LISTENER}://127.0.0.1:${brokerPort},${INTERNAL_LISTENER}://127.0.0.1:${internalPort},CONTROLLER://127.0.0.1:${controllerPort}`,
-    "advertised.listeners": `${CLIENT_LISTENER}://127.0.0.1:${brokerPort},${INTERNAL_LISTENER}://127.0.0.1:${internalPort}`,
-    "inter.broker.listener.name": INTERNAL_LISTENER,
-    "listener.security.protocol.map": `${CLIENT_LISTENER}:SASL_SSL,${INTERNAL_LISTENER}:PLAINTEXT,CONTROLLER:PLAINTEXT`,
+    listeners: `${CLIENT_LISTENER}://127.0.0.1:${brokerPort},CONTROLLER://127.0.0.1:${controllerPort}`,
+    "advertised.listeners": `${CLIENT_LISTENER}://127.0.0.1:${brokerPort}`,
+    // The broker's own connections (transaction markers, ...) use the same listener: SCRAM-SHA-512 as
+    // `admin` (the login module's username/password), the certificate checked against the CA.
+    "inter.broker.listener.name": CLIENT_LISTENER,
+    "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+    "listener.security.protocol.map": `${CLIENT_LISTENER}:SASL_SSL,CONTROLLER:PLAINTEXT`,
     "sasl.enabled.mechanisms": "SCRAM-SHA-512,SCRAM-SHA-256,PLAIN",
     [`${prefix}.sasl.enabled.mechanisms`]: "SCRAM-SHA-512,SCRAM-SHA-256,PLAIN",
-    [`${prefix}.scram-sha-512.sasl.jaas.config`]: scram,
+    [`${prefix}.scram-sha-512.sasl.jaas.config`]: `org.apache.kafka.common.security.scram.ScramLoginModule required username="${SECURED_USER}" password="${password}";`,
     [`${prefix}.scram-sha-256.sasl.jaas.config`]: scram,
     [`${prefix}.plain.sasl.jaas.config`]: `org.apache.kafka.common.security.plain.PlainLoginModule required user_${SECURED_USER}="${password}";`,
     [`${prefix}.ssl.keystore.type`]: "PEM",

@@ -37,7 +37,7 @@ import {
   kafkaLibDir,
 } from "./kafka-setup.js";
 import type { KafkaClientSecurity, KafkaCluster, KafkaSet, StartKafkaOptions } from "./kafka-types.js";
-import { freePort, freePorts } from "./ports.js";
+import { freePorts } from "./ports.js";
 import { startManaged, waitUntil, type ManagedProcess } from "./process.js";
 
 export * from "./kafka-config.js";
@@ -115,10 +115,9 @@ async function secure(
 }> {
   const client = await prepareSecuredCluster(dataDir);
   const password = await readFile(client.passwordFile, "utf8");
-  const internalPort = await freePort();
   return {
     client,
-    properties: securedBrokerProperties({ brokerPort, internalPort, controllerPort, dataDir, password }),
+    properties: securedBrokerProperties({ brokerPort, controllerPort, dataDir, password }),
     formatArgs: scramFormatArgs(password),
     resolved: resolveKafkaSecurity(
       kafkaSecuritySchema.parse(clientSecurityConfig(client)),

@@ -38,7 +38,7 @@ describe("kafka clients over SASL_SSL (a real secured broker)", function () {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("the launcher hands out the client settings; the certificate is for 127.0.0.1 and localhost", async () => {
+  it("the launcher hands out the client settings; the certificate is for 127.0.0.1 and localhost; SASL_SSL is the one broker listener", async () => {
     const cluster = await securedCluster("sec1");
     expect(cluster.security).to.deep.include({
       protocol: "SASL_SSL",
@@ -59,9 +59,11 @@ describe("kafka clients over SASL_SSL (a real secured broker)", function () {
     );
     expect(text).to.match(/IP Address:127\.0\.0\.1, DNS:localhost/);
     const properties = readFileSync(join(cluster.dataDir!, "server.properties"), "utf8");
-    expect(properties).to.match(
-      /^listeners=SASL_SSL:\/\/127\.0\.0\.1:\d+,INTERNAL:\/\/127\.0\.0\.1:\d+,CONTROLLER:/m,
-    );
+    // SASL_SSL is the only broker listener (clients and the broker's own connections); CONTROLLER is
+    // the KRaft quorum's, on loopback
+    expect(properties).to.match(/^listeners=SASL_SSL:\/\/127\.0\.0\.1:\d+,CONTROLLER:\/\/127\.0\.0\.1:\d+$/m);
+    expect(properties).to.match(/^advertised\.listeners=SASL_SSL:\/\/127\.0\.0\.1:\d+$/m);
+    expect(properties).to.include("inter.broker.listener.name=SASL_SSL");
     expect(properties).to.include("listener.name.sasl_ssl.ssl.keystore.type=PEM");
     expect(properties).to.include("sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN");
     expect(cluster.brokers[0]).to.equal(
