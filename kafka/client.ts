@@ -1,11 +1,12 @@
 /**
  * The one Kafka client factory of the platform: brokers, client id, timeouts, retries and the one
- * kafkajs log adapter. Every process builds its kafkajs clients here (the security settings of a
- * cluster will join these options).
+ * kafkajs log adapter, and the cluster's security (TLS, SASL; see ./security.ts). Every process builds
+ * its kafkajs clients here.
  */
 import kafkajs from "kafkajs";
 import type { Kafka, RetryOptions } from "kafkajs";
 import { pino, type Logger } from "pino";
+import type { ResolvedKafkaSecurity } from "./security.js";
 
 // kafkajs is CommonJS: under plain Node ESM only its default export is reliable.
 const { Kafka: KafkaClient, logLevel } = kafkajs;
@@ -16,6 +17,8 @@ export interface KafkaClientOptions {
   connectionTimeoutMs?: number;
   requestTimeoutMs?: number;
   retry?: RetryOptions;
+  /** TLS and SASL, secrets resolved (`resolveKafkaSecurity`); plaintext when absent. */
+  security?: ResolvedKafkaSecurity;
 }
 
 /** kafkajs log lines that say nothing an operator can act on. */
@@ -47,6 +50,10 @@ export function createKafka(options: KafkaClientOptions, logger: Logger): Kafka 
     ...(options.connectionTimeoutMs !== undefined ? { connectionTimeout: options.connectionTimeoutMs } : {}),
     ...(options.requestTimeoutMs !== undefined ? { requestTimeout: options.requestTimeoutMs } : {}),
     ...(options.retry !== undefined ? { retry: options.retry } : {}),
+    // Host name verification stays on: kafkajs connects with servername = the broker's host name (an IP
+    // address is checked against the certificate's IP SANs), and rejectUnauthorized defaults to true.
+    ...(options.security?.ssl !== undefined ? { ssl: options.security.ssl } : {}),
+    ...(options.security?.sasl !== undefined ? { sasl: options.security.sasl } : {}),
     logLevel: logLevel.WARN,
     logCreator: kafkaLogCreator(logger),
   });

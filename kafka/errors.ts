@@ -1,4 +1,4 @@
-/** The error catalogue of the Kafka home (client factory, patches, direct producer). */
+/** The error catalogue of the Kafka home (client factory, security settings, patches, direct producer). */
 import { PlatformError, type ErrorSpec, type PlatformErrorOptions } from "../common/errors.js";
 
 export const KAFKA_ERRORS = {
@@ -16,6 +16,11 @@ export const KAFKA_ERRORS = {
     retriable: true,
     description:
       "A destination partition did not acknowledge a produce request (no leader, or an error code) after every retry.",
+  },
+  SECURITY_UNRESOLVED: {
+    retriable: false,
+    description:
+      "A secret or certificate reference of a cluster's security settings ({ env } or { file }) names an unset environment variable or an unreadable file; the error's field names the setting.",
   },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -3,7 +3,7 @@
  *
  *   tsx launchers/cli.ts up [--chains 3] [--datacenters 2] [--json]
  *   tsx launchers/cli.ts chains [--count 3] [--first-chain-id 31337]
- *   tsx launchers/cli.ts kafka [--datacenters 2] [--keep-data]
+ *   tsx launchers/cli.ts kafka [--datacenters 2] [--keep-data] [--sasl-ssl]
  */
 import { parseArgs } from "node:util";
 import { startChains, type ChainSet } from "./chains.js";
@@ -26,6 +26,8 @@ Options:
   --first-chain-id <id>  chain id of the first chain; the others count up (default 31337)
   --datacenters <n>      number of Kafka datacenters (default 2)
   --keep-data            keep Kafka data directories on exit
+  --sasl-ssl             Kafka client listeners SASL_SSL only (SCRAM-SHA-512; CA file and password
+                         file printed per datacenter)
   --json                 print one JSON line with endpoints and pids instead of a table
   --once                 stop right after everything is ready (smoke test)
   -h, --help             show this help
@@ -39,6 +41,7 @@ interface Args {
   keepData: boolean;
   json: boolean;
   once: boolean;
+  saslSsl: boolean;
 }
 
 function parse(argv: string[]): Args | "help" {
@@ -53,6 +56,7 @@ function parse(argv: string[]): Args | "help" {
       "keep-data": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       once: { type: "boolean", default: false },
+      "sasl-ssl": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -78,6 +82,7 @@ function parse(argv: string[]): Args | "help" {
     keepData: values["keep-data"] ?? false,
     json: values.json ?? false,
     once: values.once ?? false,
+    saslSsl: values["sasl-ssl"] ?? false,
   };
 }
 
@@ -126,12 +131,23 @@ async function main(): Promise<number> {
     if (wantKafka) log(`starting ${names.length} Kafka datacenter(s): ${names.join(", ")} ...`);
     [chains, kafka] = await Promise.all([
       wantChains ? startChains({ chainIds }) : undefined,
-      wantKafka ? startKafkaClusters({ names, keepData: args.keepData }) : undefined,
+      wantKafka
+        ? startKafkaClusters({
+            names,
+            keepData: args.keepData,
+            ...(args.saslSsl ? { security: "sasl_ssl" as const } : {}),
+          })
+        : undefined,
     ]);
     const endpoints = {
       chains: chains?.chains ?? [],
       datacenters:
-        kafka?.clusters.map((c) => ({ name: c.name, brokers: c.brokers, dataDir: c.dataDir })) ?? [],
+        kafka?.clusters.map((c) => ({
+          name: c.name,
+          brokers: c.brokers,
+          dataDir: c.dataDir,
+          ...(c.security ? { security: c.security } : {}),
+        })) ?? [],
       pids: [...(chains?.pids ?? []), ...(kafka?.pids ?? [])],
     };
     if (args.json) {
@@ -140,7 +156,13 @@ async function main(): Promise<number> {
       const lines = [
         `ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
         ...endpoints.chains.map((c) => `  chain ${c.chainId.toString().padEnd(8)} ${c.rpcUrl}`),
-        ...endpoints.datacenters.map((d) => `  kafka ${d.name.padEnd(8)} ${d.brokers.join(",")}`),
+        ...endpoints.datacenters.map(
+          (d) =>
+            `  kafka ${d.name.padEnd(8)} ${d.brokers.join(",")}` +
+            (d.security
+              ? ` ${d.security.protocol} ${d.security.mechanism} user ${d.security.username}, CA ${d.security.caFile}, password file ${d.security.passwordFile}`
+              : ""),
+        ),
         args.once ? "" : "Ctrl-C stops everything.",
       ];
       process.stdout.write(`${lines.join("\n")}\n`);

@@ -4,6 +4,7 @@
  */
 import { Socket } from "node:net";
 import { createKafka, SILENT_LOGGER } from "../kafka/client.js";
+import type { ResolvedKafkaSecurity } from "../kafka/security.js";
 import { KafkaLaunchError } from "./kafka-setup.js";
 import type { KafkaCluster, KafkaSet } from "./kafka-types.js";
 import { waitUntil } from "./process.js";
@@ -27,6 +28,7 @@ export function tcpOpen(host: string, port: number, timeoutMs = 1000): Promise<b
 export async function describeCluster(
   brokers: string[],
   timeoutMs = 3000,
+  security?: ResolvedKafkaSecurity,
 ): Promise<{ clusterId: string; brokerCount: number }> {
   const kafka = createKafka(
     {
@@ -35,6 +37,7 @@ export async function describeCluster(
       connectionTimeoutMs: Math.min(timeoutMs, 3000),
       requestTimeoutMs: timeoutMs,
       retry: { retries: 0 },
+      ...(security ? { security } : {}),
     },
     SILENT_LOGGER,
   );

@@ -13,6 +13,21 @@ export interface KafkaCluster {
   pid?: number;
   /** The broker's log4j log file (launched clusters). */
   logFile?: string;
+  /** How clients reach a secured cluster (`StartKafkaOptions.security`); absent for PLAINTEXT. */
+  security?: KafkaClientSecurity;
+}
+
+/** The client side of a secured local cluster: `clientSecurityConfig` (./kafka-secured.ts) turns it into config. */
+export interface KafkaClientSecurity {
+  protocol: "SASL_SSL";
+  /** The CA (PEM) that signed the broker's certificate (SAN 127.0.0.1, localhost). */
+  caFile: string;
+  /** The mechanism clients use by default; every one of `mechanisms` is enabled on the listener. */
+  mechanism: "scram-sha-512";
+  mechanisms: ("scram-sha-512" | "scram-sha-256" | "plain")[];
+  username: string;
+  /** File holding the user's password (mode 600, no trailing newline). */
+  passwordFile: string;
 }
 
 export interface KafkaSet {
@@ -33,7 +48,12 @@ export interface StartKafkaOptions {
   names?: string[];
   /** Number of clusters when `names` is not given (default 2). */
   count?: number;
-  /** Explicit client (PLAINTEXT) ports, aligned with `names`; default: free ports. */
+  /**
+   * `sasl_ssl`: the client listener speaks SASL_SSL only (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN; a CA and
+   * a broker certificate generated at start); each cluster's `security` says how to connect.
+   */
+  security?: "plaintext" | "sasl_ssl";
+  /** Explicit client ports, aligned with `names`; default: free ports. */
   ports?: number[];
   /** Explicit controller ports, aligned with `names`; default: free ports. */
   controllerPorts?: number[];

@@ -18,9 +18,16 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { kafkaSecuritySchema, resolveKafkaSecurity, type ResolvedKafkaSecurity } from "../kafka/security.js";
 import { brokerProperties, defaultClusterNames, formatProperties, newClusterId } from "./kafka-config.js";
 import { DATA_DIR_PREFIX, OWNER_FILE, sweepStaleDataDirs } from "./kafka-datadirs.js";
 import { describeCluster, tcpOpen } from "./kafka-external.js";
+import {
+  clientSecurityConfig,
+  prepareSecuredCluster,
+  scramFormatArgs,
+  securedBrokerProperties,
+} from "./kafka-secured.js";
 import {
   cdsArchivePath,
   cdsOptions,
@@ -29,13 +36,14 @@ import {
   KafkaLaunchError,
   kafkaLibDir,
 } from "./kafka-setup.js";
-import type { KafkaCluster, KafkaSet, StartKafkaOptions } from "./kafka-types.js";
+import type { KafkaClientSecurity, KafkaCluster, KafkaSet, StartKafkaOptions } from "./kafka-types.js";
 import { freePorts } from "./ports.js";
 import { startManaged, waitUntil, type ManagedProcess } from "./process.js";
 
 export * from "./kafka-config.js";
 export { sweepStaleDataDirs } from "./kafka-datadirs.js";
 export * from "./kafka-external.js";
+export { clientSecurityConfig, SECURED_USER } from "./kafka-secured.js";
 export * from "./kafka-setup.js";
 export type * from "./kafka-types.js";
 
@@ -90,6 +98,34 @@ async function runToCompletion(
 
 const ADDRESS_IN_USE = /Address already in use|BindException/;
 
+/**
+ * A secured cluster's set-up in its data dir: certificates, password, the SASL_SSL listener's properties
+ * (an extra PLAINTEXT loopback port for the inter-broker listener), the SCRAM users of the storage format,
+ * and the resolved client settings the start probe uses.
+ */
+async function secure(
+  dataDir: string,
+  brokerPort: number,
+  controllerPort: number,
+): Promise<{
+  client: KafkaClientSecurity;
+  properties: Record<string, string>;
+  formatArgs: string[];
+  resolved: ResolvedKafkaSecurity;
+}> {
+  const client = await prepareSecuredCluster(dataDir);
+  const password = await readFile(client.passwordFile, "utf8");
+  return {
+    client,
+    properties: securedBrokerProperties({ brokerPort, controllerPort, dataDir, password }),
+    formatArgs: scramFormatArgs(password),
+    resolved: resolveKafkaSecurity(
+      kafkaSecuritySchema.parse(clientSecurityConfig(client)),
+      `kafka cluster in ${dataDir}`,
+    ),
+  };
+}
+
 async function startCluster(
   plan: ClusterPlan,
   options: StartKafkaOptions & { libDir: string; java: string; classDataSharing: boolean },
@@ -106,10 +142,13 @@ async function startCluster(
     const logsDir = join(dataDir, "logs");
     await mkdir(logsDir);
     const propertiesFile = join(dataDir, "server.properties");
+    const secured =
+      options.security === "sasl_ssl" ? await secure(dataDir, brokerPort, controllerPort) : undefined;
     await writeFile(
       propertiesFile,
       formatProperties({
         ...brokerProperties({ brokerPort, controllerPort, logDirs: join(dataDir, "kraft") }),
+        ...secured?.properties,
         ...options.brokerProperties,
       }),
     );
@@ -145,6 +184,7 @@ async function startCluster(
           clusterId,
           "-c",
           propertiesFile,
+          ...(secured?.formatArgs ?? []),
         ],
         logFile: stdoutFile,
       },
@@ -165,7 +205,7 @@ async function startCluster(
       await waitUntil(
         async () => {
           if (!(await tcpOpen("127.0.0.1", brokerPort))) return false;
-          const description = await describeCluster(brokers);
+          const description = await describeCluster(brokers, 3000, secured?.resolved);
           return description.clusterId === clusterId && description.brokerCount > 0;
         },
         {
@@ -190,11 +230,25 @@ async function startCluster(
       throw new KafkaLaunchError(`${(error as Error).message}\n${serverLog}`, { cause: error });
     }
     options.logger?.info(
-      { cluster: plan.name, brokers, dataDir, ms: Date.now() - started },
+      {
+        cluster: plan.name,
+        brokers,
+        dataDir,
+        ms: Date.now() - started,
+        security: options.security ?? "plaintext",
+      },
       "kafka cluster ready",
     );
     return {
-      cluster: { name: plan.name, brokers, dataDir, clusterId, pid: managed.pid, logFile },
+      cluster: {
+        name: plan.name,
+        brokers,
+        dataDir,
+        clusterId,
+        pid: managed.pid,
+        logFile,
+        ...(secured ? { security: secured.client } : {}),
+      },
       process: managed,
       afterExit: cds.afterExit,
     };

@@ -22,6 +22,8 @@ Options:
   --licenses <n>       licenses to issue in the scenario (default 60)
   --work-dir <dir>     configs, databases, logs and API key files (default: a new temp dir)
   --keep-work-dir      keep the work dir on exit (default: kept unless --once)
+  --sasl-ssl           Kafka datacenters on SASL_SSL only (SCRAM-SHA-512, generated CA); every
+                       replicator, service and scenario client connects with it
   -h, --help           show this help
 `;
 
@@ -34,6 +36,7 @@ async function main(): Promise<number> {
         licenses: { type: "string", default: "60" },
         "work-dir": { type: "string" },
         "keep-work-dir": { type: "boolean", default: false },
+        "sasl-ssl": { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -73,7 +76,11 @@ async function main(): Promise<number> {
 
   try {
     const started = Date.now();
-    platform = await startPlatform({ workDir, log: say });
+    platform = await startPlatform({
+      workDir,
+      log: say,
+      ...(values["sasl-ssl"] ? { security: "sasl_ssl" as const } : {}),
+    });
     say(`platform up in ${((Date.now() - started) / 1000).toFixed(1)} s (work dir ${workDir})`);
     const result = await runScenario(platform, { licenses });
     if (once) {

@@ -231,7 +231,11 @@ export async function runScenario(
     async () => {
       if (!issued) throw new LaunchError("SCENARIO_STEP_FAILED", "no licenses were issued in step 1");
       const kafka = createKafka(
-        { clientId: "platform-scenario", brokers: platform.brokersOf(REPLICA_DC) },
+        {
+          clientId: "platform-scenario",
+          brokers: platform.brokersOf(REPLICA_DC),
+          security: platform.clientSecurityOf(REPLICA_DC),
+        },
         SILENT_LOGGER,
       );
       const consumer = kafka.consumer({ groupId: `scenario-${randomBytes(4).toString("hex")}` });
@@ -333,11 +337,19 @@ export async function runScenario(
       const target = `${PRIMARY_DC}.${topic}`;
       const records = 100;
       const source = createKafka(
-        { clientId: "platform-scenario", brokers: platform.brokersOf(PRIMARY_DC) },
+        {
+          clientId: "platform-scenario",
+          brokers: platform.brokersOf(PRIMARY_DC),
+          security: platform.clientSecurityOf(PRIMARY_DC),
+        },
         SILENT_LOGGER,
       );
       const destination = createKafka(
-        { clientId: "platform-scenario", brokers: platform.brokersOf(REPLICA_DC) },
+        {
+          clientId: "platform-scenario",
+          brokers: platform.brokersOf(REPLICA_DC),
+          security: platform.clientSecurityOf(REPLICA_DC),
+        },
         SILENT_LOGGER,
       );
       const sourceAdmin = source.admin();

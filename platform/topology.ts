@@ -13,7 +13,13 @@ import { fileURLToPath } from "node:url";
 import { HDNodeWallet, Wallet } from "ethers";
 import { stringify as toYaml } from "yaml";
 import { startChains, type ChainSet } from "../launchers/chains.js";
-import { startKafkaClusters, type KafkaSet } from "../launchers/kafka.js";
+import {
+  kafkaSecuritySchema,
+  resolveKafkaSecurity,
+  type KafkaSecurityInput,
+  type ResolvedKafkaSecurity,
+} from "../kafka/security.js";
+import { clientSecurityConfig, startKafkaClusters, type KafkaSet } from "../launchers/kafka.js";
 import { LaunchError } from "../launchers/errors.js";
 import { freePort } from "../launchers/ports.js";
 import { startManaged, waitUntil, type ManagedProcess } from "../launchers/process.js";
@@ -36,6 +42,8 @@ export interface PlatformOptions {
   chainIds?: readonly number[];
   /** Progress lines for a person. */
   log?: (line: string) => void;
+  /** `sasl_ssl`: both Kafka datacenters listen on SASL_SSL only; every config and client uses it. */
+  security?: "plaintext" | "sasl_ssl";
 }
 
 export interface ServiceEndpoint {
@@ -57,6 +65,10 @@ export interface Platform {
   /** The keys, for the scenario in this process. */
   apiKeys: { client: string; admin: string };
   brokersOf(datacenter: string): string[];
+  /** The `security` config of a datacenter's clients (CA file, SCRAM, password file); undefined when plaintext. */
+  securityOf(datacenter: string): KafkaSecurityInput | undefined;
+  /** The same, resolved for `createKafka`. */
+  clientSecurityOf(datacenter: string): ResolvedKafkaSecurity;
   stop(): Promise<void>;
 }
 
@@ -125,13 +137,23 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     log(`starting ${chainIds.length} chains and 2 Kafka datacenters ...`);
     [chains, kafka] = await Promise.all([
       startChains({ chainIds, logDir }),
-      startKafkaClusters({ names: [PRIMARY_DC, REPLICA_DC] }),
+      startKafkaClusters({
+        names: [PRIMARY_DC, REPLICA_DC],
+        ...(options.security ? { security: options.security } : {}),
+      }),
     ]);
     const kafkaSet = kafka;
     const brokersOf = (dc: string): string[] => {
       const cluster = kafkaSet.clusters.find((c) => c.name === dc);
       if (!cluster) throw new LaunchError("UNKNOWN_DATACENTER", `no datacenter ${dc}`);
       return cluster.brokers;
+    };
+    const securityOf = (dc: string): KafkaSecurityInput | undefined =>
+      clientSecurityConfig(kafkaSet.clusters.find((c) => c.name === dc)?.security);
+    /** `{ security }` for a config entry of datacenter `dc`, nothing when plaintext. */
+    const withSecurity = (dc: string): { security?: KafkaSecurityInput } => {
+      const security = securityOf(dc);
+      return security ? { security } : {};
     };
     for (const c of chains.chains) log(`  chain ${c.chainId}  ${c.rpcUrl}`);
     for (const c of kafka.clusters) log(`  kafka ${c.name}    ${c.brokers.join(",")}`);
@@ -182,7 +204,11 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     // ---- replicators: one per datacenter, each pulling into its own datacenter
     const replicatorConfig = (dc: string, adminPort: number): Record<string, unknown> => ({
       replicator: { id: `replicator-${dc}`, datacenter: dc, admin: { port: adminPort } },
-      datacenters: kafkaSet.clusters.map((c) => ({ name: c.name, brokers: c.brokers })),
+      datacenters: kafkaSet.clusters.map((c) => ({
+        name: c.name,
+        brokers: c.brokers,
+        ...withSecurity(c.name),
+      })),
       discovery: { intervalMs: 500 },
       naming: "prefixed",
       replication: [{ model: "active-active", topics: [".*"], datacenters: [PRIMARY_DC, REPLICA_DC] }],
@@ -214,7 +240,12 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
           ...common,
           server: { port: primaryPort },
           database: { path: path.join(workDir, "licensing-dc1.sqlite") },
-          events: { brokers: brokersOf(PRIMARY_DC), topic: EVENTS_TOPIC, datacenter: PRIMARY_DC },
+          events: {
+            brokers: brokersOf(PRIMARY_DC),
+            ...withSecurity(PRIMARY_DC),
+            topic: EVENTS_TOPIC,
+            datacenter: PRIMARY_DC,
+          },
         },
         null,
         2,
@@ -245,6 +276,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
           database: { path: path.join(workDir, "licensing-dc2-replica.sqlite") },
           replica: {
             brokers: brokersOf(REPLICA_DC),
+            ...withSecurity(REPLICA_DC),
             topics: [`${PRIMARY_DC}.${EVENTS_TOPIC}`],
             groupId: "licensing-replica-dc2",
           },
@@ -275,6 +307,11 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       apiKeyFiles,
       apiKeys,
       brokersOf,
+      securityOf,
+      clientSecurityOf: (dc) => {
+        const security = securityOf(dc);
+        return resolveKafkaSecurity(security && kafkaSecuritySchema.parse(security), `datacenter ${dc}`);
+      },
       stop,
     };
   } catch (error) {

@@ -3,11 +3,15 @@
  * discovery latency (topic created after start → first record in the destination, default 1 s discovery
  * interval) and the throughput of one pipeline (a pre-filled topic copied dc1 → dc2).
  *
- *   node --import tsx replicator/bench.ts [--records 50000] [--size 200] [--partitions 3] [--delivery exactly-once]
+ *   node --import tsx replicator/bench.ts [--records 50000] [--size 200] [--partitions 3] [--delivery exactly-once] [--sasl-ssl]
+ *
+ * `--sasl-ssl`: both datacenters on SASL_SSL only (SCRAM-SHA-512), the replicator and the bench's own
+ * clients connect with each cluster's settings (what TLS and SASL cost).
  */
-import kafkajs from "kafkajs";
 import { parseArgs } from "node:util";
-import { startKafkaClusters } from "../launchers/kafka.js";
+import { clientSecurityConfig, startKafkaClusters } from "../launchers/kafka.js";
+import { createKafka, SILENT_LOGGER } from "../kafka/client.js";
+import { kafkaSecuritySchema, resolveKafkaSecurity } from "../kafka/security.js";
 import { parseConfig } from "./config.js";
 import { Replicator } from "./engine.js";
 import { sleep } from "../common/time.js";
@@ -21,6 +25,7 @@ const { values } = parseArgs({
     partitions: { type: "string", default: "3" },
     delivery: { type: "string", default: "at-least-once" },
     rounds: { type: "string", default: "3" },
+    "sasl-ssl": { type: "boolean", default: false },
   },
 });
 const records = Number(values.records);
@@ -30,14 +35,23 @@ const rounds = Number(values.rounds);
 
 // A process entry: the engines run patched, as under replicator/cli.ts.
 installKafkajsPatches();
-const set = await startKafkaClusters({ names: ["dc1", "dc2"] });
+const set = await startKafkaClusters({
+  names: ["dc1", "dc2"],
+  ...(values["sasl-ssl"] ? { security: "sasl_ssl" as const } : {}),
+});
+const securityOf = (dc: string) => clientSecurityConfig(set.clusters.find((c) => c.name === dc)?.security);
 const logger = createLogger({ level: "warn" });
-const kafka = (dc: string) =>
-  new kafkajs.Kafka({
-    clientId: `bench-${dc}`,
-    brokers: set.clusters.find((c) => c.name === dc)!.brokers,
-    logLevel: kafkajs.logLevel.NOTHING,
-  });
+const kafka = (dc: string) => {
+  const security = securityOf(dc);
+  return createKafka(
+    {
+      clientId: `bench-${dc}`,
+      brokers: set.clusters.find((c) => c.name === dc)!.brokers,
+      security: resolveKafkaSecurity(security && kafkaSecuritySchema.parse(security), dc),
+    },
+    SILENT_LOGGER,
+  );
+};
 const admin1 = kafka("dc1").admin();
 const admin2 = kafka("dc2").admin();
 await Promise.all([admin1.connect(), admin2.connect()]);
@@ -52,7 +66,11 @@ const until = async (check: () => Promise<boolean>) => {
 const config = (include: string) =>
   parseConfig({
     replicator: { id: `bench-${Date.now()}`, delivery: values.delivery },
-    datacenters: set.clusters.map((c) => ({ name: c.name, brokers: c.brokers })),
+    datacenters: set.clusters.map((c) => ({
+      name: c.name,
+      brokers: c.brokers,
+      ...(c.security ? { security: clientSecurityConfig(c.security) } : {}),
+    })),
     discovery: { include: [include] },
     replication: [{ model: "full", sources: ["dc1"], destinations: ["dc2"] }],
   });
@@ -105,6 +123,7 @@ try {
         discoveryLatencyMs: { samples: latencies, median: sorted[Math.floor(sorted.length / 2)] },
         throughput: {
           delivery: values.delivery,
+          security: values["sasl-ssl"] ? "SASL_SSL scram-sha-512" : "PLAINTEXT",
           records,
           valueBytes: size,
           partitions,

@@ -8,7 +8,7 @@ import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { installKafkajsPatches, logPatchReport } from "../kafka/patches/index.js";
 import { startAdminServer } from "./admin.js";
-import { loadConfigFile, resolveWorkers } from "./config.js";
+import { datacenterSecurity, loadConfigFile, resolveWorkers, type ReplicatorConfig } from "./config.js";
 import { Replicator } from "./engine.js";
 import { ConfigError } from "./errors.js";
 import { createLogger, errorFields, errorText } from "../common/log.js";
@@ -37,6 +37,13 @@ Admin endpoints (replicator.admin in the configuration, default 127.0.0.1 and a 
   GET /metrics   Prometheus metrics
 `;
 
+/** The config file, with every datacenter's secret references resolvable now (ConfigError otherwise). */
+function loadChecked(file: string): ReplicatorConfig {
+  const config = loadConfigFile(file);
+  config.datacenters.forEach((_, i) => datacenterSecurity(config, i));
+  return config;
+}
+
 async function main(): Promise<number> {
   let args;
   try {
@@ -64,7 +71,7 @@ async function main(): Promise<number> {
   const logger = createLogger({ level: args.values["log-level"] ?? "info", base: { pid: process.pid } });
   let config;
   try {
-    config = loadConfigFile(file);
+    config = loadChecked(file);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -99,7 +106,7 @@ async function main(): Promise<number> {
 
   watchFile(file, { interval: 1000 }, () => {
     try {
-      replicator.updateConfig(loadConfigFile(file));
+      replicator.updateConfig(loadChecked(file));
     } catch (err) {
       logger.error(
         { err: errorFields(err), ...(err instanceof ConfigError ? { issues: err.issues } : {}) },

@@ -8,6 +8,8 @@ import { z } from "zod";
 import { ConfigError } from "./errors.js";
 import { fieldPath } from "../common/errors.js";
 import { NAMING_POLICIES } from "./policy.js";
+import { kafkaSecuritySchema, resolveKafkaSecurity, type ResolvedKafkaSecurity } from "../kafka/security.js";
+import { KafkaError } from "../kafka/errors.js";
 
 /** Topics whose name starts with this prefix belong to the replicator itself and are never replicated. */
 export const OWN_TOPIC_PREFIX = "lp.replicator.";
@@ -37,8 +39,29 @@ const datacenterSchema = z
     clientId: z.string().min(1).optional(),
     connectionTimeoutMs: z.number().int().positive().default(3000),
     requestTimeoutMs: z.number().int().positive().default(30000),
+    /** TLS and SASL of the cluster (../kafka/security.ts); secrets by `{ env }` or `{ file }` reference. */
+    security: kafkaSecuritySchema.optional(),
   })
   .strict();
+
+/**
+ * The kafkajs security options of datacenter `index`, references resolved now (client creation, and the
+ * CLI's check at load). An unset variable or unreadable file is a ConfigError naming the field
+ * (`datacenters[0].security.sasl.password: environment variable DC1_PASSWORD is not set`).
+ */
+export function datacenterSecurity(
+  config: { datacenters: readonly { security?: z.infer<typeof kafkaSecuritySchema> }[] },
+  index: number,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedKafkaSecurity {
+  const field = fieldPath(["datacenters", index, "security"]);
+  try {
+    return resolveKafkaSecurity(config.datacenters[index]?.security, field, { env });
+  } catch (err) {
+    if (!(err instanceof KafkaError)) throw err;
+    throw new ConfigError([err.message], { cause: err, ...(err.field ? { field: err.field } : {}) });
+  }
+}
 
 const namingSchema = z.enum(NAMING_POLICIES);
 /** What happens to a record the destination cannot take (docs/replicator.md "Records that cannot be written"). */

@@ -8,6 +8,13 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { fieldPath } from "../common/errors.js";
+import { KafkaError } from "../kafka/errors.js";
+import {
+  kafkaSecuritySchema,
+  resolveKafkaSecurity,
+  type KafkaSecurity,
+  type ResolvedKafkaSecurity,
+} from "../kafka/security.js";
 import { AppError } from "./errors.js";
 
 export const POLICY_NAMES = [
@@ -76,6 +83,8 @@ const topicName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, "a Kafka topic nam
 const eventsSchema = z
   .object({
     brokers,
+    /** TLS and SASL of this datacenter's Kafka (../kafka/security.ts); secrets by `{ env }`/`{ file }`. */
+    security: kafkaSecuritySchema.optional(),
     topic: topicName.default("licensing.events"),
     /** The datacenter of this service (carried in every event as `origin`). */
     datacenter: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "lowercase letters, digits and dashes"),
@@ -102,6 +111,8 @@ const eventsSchema = z
 const replicaSchema = z
   .object({
     brokers,
+    /** TLS and SASL of this datacenter's Kafka (../kafka/security.ts); secrets by `{ env }`/`{ file }`. */
+    security: kafkaSecuritySchema.optional(),
     /** Local and replicated (`<origin>.<topic>`) event topics; missing ones are subscribed once they exist. */
     topics: z.array(topicName).min(1),
     groupId: z.string().min(1).max(200),
@@ -282,6 +293,26 @@ export function parseConfig(raw: unknown): Config {
   const field = issuePath(issue.path) || "(root)";
   const all = result.error.issues.map((i) => `${issuePath(i.path) || "(root)"}: ${i.message}`).join("; ");
   throw new AppError("CONFIG_INVALID", `invalid config: ${all}`, { field });
+}
+
+/**
+ * The kafkajs security options of `events` or `replica` (`field`), references resolved now, like the
+ * signer keys (./signer.ts): an unset variable or unreadable file is CONFIG_INVALID naming the field.
+ */
+export function kafkaSecurityOf(
+  security: KafkaSecurity | undefined,
+  field: "events.security" | "replica.security",
+  env: NodeJS.ProcessEnv,
+): ResolvedKafkaSecurity {
+  try {
+    return resolveKafkaSecurity(security, field, { env });
+  } catch (error) {
+    if (!(error instanceof KafkaError)) throw error;
+    throw new AppError("CONFIG_INVALID", error.message, {
+      cause: error,
+      ...(error.field ? { field: error.field } : {}),
+    });
+  }
 }
 
 export interface DeploymentEntry {

@@ -11,7 +11,7 @@ import { createApp } from "./app.js";
 import { ApiKeys, RateLimiter } from "./auth.js";
 import { ChainClient } from "./chain.js";
 import { loadSignerKey } from "./signer.js";
-import type { Config, ResolvedChain } from "./config.js";
+import { kafkaSecurityOf, type Config, type ResolvedChain } from "./config.js";
 import { AppError, errorBody } from "./errors.js";
 import { createMetrics } from "./metrics.js";
 import { EventPublisher } from "./publisher.js";
@@ -40,7 +40,7 @@ export async function buildRuntime(
     options.logger ??
     createLogger({
       level: process.env.LOG_LEVEL ?? "info",
-      redact: ["*.privateKey", "*.apiKey", "req.headers.authorization"],
+      redact: ["*.privateKey", "*.apiKey", "*.password", "*.passphrase", "req.headers.authorization"],
     });
   const env = options.env ?? process.env;
   const readOnly = config.mode === "replica";
@@ -51,6 +51,11 @@ export async function buildRuntime(
     );
   }
   const events = config.events;
+  // Kafka secrets resolved like the signer keys, before anything is opened
+  const eventsSecurity = events ? kafkaSecurityOf(events.security, "events.security", env) : {};
+  const replicaSecurity = config.replica
+    ? kafkaSecurityOf(config.replica.security, "replica.security", env)
+    : {};
   const contracts = new Map(chains.map((c) => [c.chainId, c.contract]));
   // every committed change with events (accept, confirm, renew, revoke, …) wakes the publisher
   const wake: { publisher?: EventPublisher } = {};
@@ -70,11 +75,23 @@ export async function buildRuntime(
   const service = new LicenseService(config, clients, store, logger, metrics, { readOnly });
   // publisher and consumer run in the background: Kafka being down delays events, never the service
   const publisher = events
-    ? new EventPublisher(store, events, logger.child({ component: "events" }), metrics.registry)
+    ? new EventPublisher(
+        store,
+        events,
+        logger.child({ component: "events" }),
+        metrics.registry,
+        eventsSecurity,
+      )
     : undefined;
   wake.publisher = publisher;
   const replica = config.replica
-    ? new ReplicaConsumer(store, config.replica, logger.child({ component: "replica" }), metrics.registry)
+    ? new ReplicaConsumer(
+        store,
+        config.replica,
+        logger.child({ component: "replica" }),
+        metrics.registry,
+        replicaSecurity,
+      )
     : undefined;
   await service.start();
   publisher?.start();

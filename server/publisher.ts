@@ -8,6 +8,7 @@
 import type { Admin, Kafka, Producer } from "kafkajs";
 import type { Logger } from "pino";
 import { createKafka } from "../kafka/client.js";
+import type { ResolvedKafkaSecurity } from "../kafka/security.js";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { EventsConfig } from "./config.js";
 import type { EventOutboxStore } from "./store/types.js";
@@ -56,11 +57,14 @@ export class EventPublisher {
     private readonly config: EventsConfig,
     private readonly logger: Logger,
     registry: Registry,
+    /** TLS and SASL of the cluster, secrets resolved (`kafkaSecurityOf` in ./config.ts). */
+    security: ResolvedKafkaSecurity = {},
   ) {
     this.kafka = createKafka(
       {
         clientId: `licensing-${config.datacenter}`,
         brokers: config.brokers,
+        security,
         connectionTimeoutMs: 3000,
         requestTimeoutMs: 10_000,
         retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },

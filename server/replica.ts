@@ -11,6 +11,7 @@ import type { Consumer, Kafka } from "kafkajs";
 import { Wallet } from "ethers";
 import type { Logger } from "pino";
 import { createKafka } from "../kafka/client.js";
+import type { ResolvedKafkaSecurity } from "../kafka/security.js";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { ChainClient, type ChainHealth } from "./chain.js";
 import { rpcFailure, withTimeout } from "./rpc-errors.js";
@@ -87,11 +88,14 @@ export class ReplicaConsumer {
     private readonly config: ReplicaConfig,
     private readonly logger: Logger,
     registry: Registry,
+    /** TLS and SASL of the cluster, secrets resolved (`kafkaSecurityOf` in ./config.ts). */
+    security: ResolvedKafkaSecurity = {},
   ) {
     this.kafka = createKafka(
       {
         clientId: `licensing-replica-${config.groupId}`,
         brokers: config.brokers,
+        security,
         connectionTimeoutMs: 3000,
         requestTimeoutMs: 10_000,
         retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },

@@ -3,10 +3,11 @@
  * answered (with backoff while it does not), its topics, and what its registry topic announced.
  */
 import type { Admin, Kafka } from "kafkajs";
-import { OWN_TOPIC_PREFIX, type DatacenterConfig } from "../config.js";
+import { datacenterSecurity, OWN_TOPIC_PREFIX, type DatacenterConfig } from "../config.js";
 import { ReplicatorError } from "../errors.js";
 import { REGISTRY_TOPIC, type Registration } from "../registry.js";
 import { createKafka } from "../../kafka/client.js";
+import { explainConnectionError } from "../../kafka/security.js";
 import { errorFields, errorText } from "../../common/log.js";
 import type { RegistryReader } from "./registry-reader.js";
 import { DISCOVERY_BACKOFF } from "./tuning.js";
@@ -47,7 +48,8 @@ export class Datacenters {
   get(name: string): Datacenter {
     const known = this.dcs.get(name);
     if (known) return known;
-    const config = this.ctx.config().datacenters.find((d) => d.name === name);
+    const index = this.ctx.config().datacenters.findIndex((d) => d.name === name);
+    const config = this.ctx.config().datacenters[index];
     if (!config) throw new ReplicatorError("UNKNOWN_DATACENTER", `unknown datacenter '${name}'`);
     const id = this.ctx.config().replicator.id;
     const kafka = createKafka(
@@ -58,6 +60,8 @@ export class Datacenters {
         requestTimeoutMs: config.requestTimeoutMs,
         // Admin calls fail fast (the discovery loop retries with backoff); producers and consumers set their own.
         retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2000 },
+        // TLS and SASL, references resolved now; producers, consumers and the DirectProducer share this client.
+        security: datacenterSecurity(this.ctx.config(), index),
       },
       this.ctx.logger.child({ datacenter: name }),
     );
@@ -141,10 +145,15 @@ export class Datacenters {
       dc.failures++;
       const { initialMs, maxMs, maxDoublings } = DISCOVERY_BACKOFF;
       dc.nextAttemptAt = Date.now() + Math.min(maxMs, initialMs * 2 ** Math.min(dc.failures, maxDoublings));
+      // What the security settings suggest (a plaintext client at a TLS listener), in the log and /healthz.
+      const error = explainConnectionError(errorText(err), dc.config.security);
       if (dc.reachable)
-        this.ctx.logger.warn({ datacenter: dc.config.name, err: errorFields(err) }, "datacenter unreachable");
+        this.ctx.logger.warn(
+          { datacenter: dc.config.name, err: { ...errorFields(err), message: error } },
+          "datacenter unreachable",
+        );
       dc.reachable = false;
-      dc.lastError = errorText(err);
+      dc.lastError = error;
       this.ctx.metrics.errors.inc({ kind: "unreachable" });
       if (dc.adminConnected) {
         dc.adminConnected = false;
