@@ -7,7 +7,7 @@ import type { IHeaders, KafkaMessage, Message } from "kafkajs";
 import { splitRecordSized, type RecordLike } from "../chunking.js";
 import { ChunkError } from "../errors.js";
 import { decideRecord, type Pipeline, type RecordDecision } from "../plan.js";
-import { provenanceHeaders, withProvenance, type Headers, type ReplicationPolicy } from "../policy.js";
+import { provenanceHeaders, type Headers, type ReplicationPolicy } from "../policy.js";
 import { HEADER_LIST, headerListOf, setHeaders, type WithHeaderList } from "../../kafka/headers.js";
 
 export interface SliceOptions {
@@ -94,12 +94,13 @@ export function nextSlice(messages: readonly KafkaMessage[], from: number, optio
       partition: options.sourcePartition,
       offset: m.offset,
     };
+    // The provenance headers, read once: set in the object and, in place, in the ordered list.
+    const provenance = provenanceHeaders(headers, source);
     const record: RecordLike = {
       key: m.key,
       value: m.value,
-      headers: withProvenance(headers, source),
-      // the headers in the order produced, provenance set in place (../../kafka/headers.ts)
-      headerList: setHeaders(headerListOf(m as WithHeaderList), provenanceHeaders(headers, source)),
+      headers: { ...headers, ...Object.fromEntries(provenance) },
+      headerList: setHeaders(headerListOf(m as WithHeaderList), provenance),
       timestamp: m.timestamp,
       partition: options.targetPartition,
     };
