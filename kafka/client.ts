@@ -27,13 +27,29 @@ const QUIET_PREFIXES = [
   "Limiting retries for the idempotent producer",
 ];
 
+/**
+ * Broker answers kafkajs logs at error level although they are routine and retried (a rebalance, a
+ * coordinator still loading or moved, the previous transaction still completing): logged at debug, so
+ * that error lines are what an operator must act on. kafkajs 2.2.4's messages for codes 27, 14, 15, 16
+ * and 51 (test/kafka/client.test.ts checks them against kafkajs's own table).
+ */
+export const ROUTINE_BROKER_ANSWERS: ReadonlySet<string> = new Set([
+  "The group is rebalancing, so a rejoin is needed",
+  "The coordinator is loading and hence can't process requests for this group",
+  "The group coordinator is not available",
+  "This is not the correct coordinator for this group",
+  "The producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing",
+]);
+
 /** The one kafkajs log adapter: kafkajs's levels onto pino's, messages prefixed `kafkajs:`. */
 export function kafkaLogCreator(logger: Logger) {
   return () =>
     ({ level, log }: { level: number; log: { message: string; [k: string]: unknown } }) => {
       const { message, timestamp: _t, logger: _l, ...extra } = log;
       if (QUIET_PREFIXES.some((prefix) => message.startsWith(prefix))) return;
-      if (level === logLevel.ERROR) logger.error(extra, `kafkajs: ${message}`);
+      const routine = ROUTINE_BROKER_ANSWERS.has(message) || ROUTINE_BROKER_ANSWERS.has(String(extra.error));
+      if (routine) logger.debug(extra, `kafkajs: ${message}`);
+      else if (level === logLevel.ERROR) logger.error(extra, `kafkajs: ${message}`);
       else if (level === logLevel.WARN) logger.warn(extra, `kafkajs: ${message}`);
       else logger.debug(extra, `kafkajs: ${message}`);
     };
