@@ -127,6 +127,8 @@ export class Replicator {
       this.discovery.stopDatacenter(name, "datacenter configuration changed");
       this.dcs.drop(name);
     }
+    // A partition stopped at a refused record tries it again under the new configuration (its policy).
+    for (const task of this.discovery.tasks.values()) task.retryStopped();
     this.logger.info("configuration updated");
     this.wake();
   }

@@ -405,6 +405,19 @@ export class PipelineTask {
     }
   }
 
+  /** The partitions stopped at a refused record try it again (after a configuration change). */
+  retryStopped(): void {
+    for (const [partition, fault] of [...this.faults.byPartition]) {
+      if (fault.state !== "stopped") continue;
+      this.faults.forget(partition);
+      this.log.info(
+        { partition, offset: fault.offset },
+        "stopped partition: trying the refused record again",
+      );
+      this.resume(partition, fault.offset);
+    }
+  }
+
   /** Resumes a paused partition at `offset` (else its acknowledged position), with a new send lane. */
   private resume(partition: number, offset: string | undefined): void {
     const topic = this.pipeline.sourceTopic;

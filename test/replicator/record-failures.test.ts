@@ -12,6 +12,7 @@ import kafkajs, { type Message } from "kafkajs";
 import { HEADER_LIST, type HeaderList } from "../../kafka/headers.js";
 import { HEADERS } from "../../replicator/policy.js";
 import type { Replicator } from "../../replicator/engine.js";
+import type { ReplicatorConfig } from "../../replicator/config.js";
 import {
   brokersOf,
   collect,
@@ -57,7 +58,7 @@ async function shrinkTarget(topic: string, maxMessageBytes: number): Promise<voi
 async function refusedRecordScenario(options: {
   delivery: "at-least-once" | "exactly-once";
   errorPolicy: "stop" | "dead-letter";
-}): Promise<{ replicator: Replicator; topic: string; dest: Collector }> {
+}): Promise<{ replicator: Replicator; topic: string; dest: Collector; config: ReplicatorConfig }> {
   const topic = unique("refuse");
   await createTopic("dc1", topic, 2);
   const config = await testConfig({
@@ -86,7 +87,7 @@ async function refusedRecordScenario(options: {
   ];
   const p1: Message[] = [1, 2, 3, 4, 5].map((i) => ({ partition: 1, value: `b${i}` }));
   await produce("dc1", topic, [...p0, ...p1]);
-  return { replicator, topic, dest };
+  return { replicator, topic, dest, config };
 }
 
 function counts(records: Received[]): Record<string, number> {
@@ -107,7 +108,10 @@ describe("replicator: records the destination refuses, header fidelity (real Kaf
 
   for (const delivery of ["at-least-once", "exactly-once"] as const) {
     it(`${delivery}, policy stop: the partition stops at the refused record, /healthz and /status name it; the other partition is not duplicated`, async () => {
-      const { replicator, topic, dest } = await refusedRecordScenario({ delivery, errorPolicy: "stop" });
+      const { replicator, topic, dest, config } = await refusedRecordScenario({
+        delivery,
+        errorPolicy: "stop",
+      });
       const id = `dc1/${topic}->dc2/${topic}`;
       await waitFor(
         async () =>
@@ -148,6 +152,28 @@ describe("replicator: records the destination refuses, header fidelity (real Kaf
       expect(metrics).to.match(
         /lp_replicator_records_failed_total\{[^}]*reason="MESSAGE_TOO_LARGE"[^}]*action="stopped"[^}]*\} 1/,
       );
+      // the operator switches the rule to dead-letter (hot reload): the record goes there, a2 follows
+      replicator.updateConfig({
+        ...config,
+        replicator: { ...config.replicator, errorPolicy: "dead-letter" },
+      });
+      const dlq = await collect("dc2", `lp.replicator.dlq.dc1.${topic}`);
+      await dlq.waitForCount(1, 60_000);
+      await dest.waitForCount(9, 30_000);
+      await new Promise((r) => setTimeout(r, 2000));
+      expect(counts(dest.records)).to.deep.equal({
+        warm0: 1,
+        warm1: 1,
+        a1: 1,
+        a2: 1,
+        b1: 1,
+        b2: 1,
+        b3: 1,
+        b4: 1,
+        b5: 1,
+      });
+      expect(dlq.records).to.have.length(1);
+      expect(replicator.health().ok).to.equal(true);
     });
 
     it(`${delivery}, policy dead-letter: the refused record lands in the dead-letter topic with its headers and the error; the partition goes on`, async () => {
