@@ -49,7 +49,10 @@ export function headerObjectOf(list: HeaderList): HeaderObject {
   const out: HeaderObject = {};
   for (const [name, value] of list) {
     if (!Object.hasOwn(out, name)) {
-      Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
+      // an assignment would set the prototype for `__proto__`: only that name needs defineProperty
+      if (name === "__proto__")
+        Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
+      else out[name] = value;
       continue;
     }
     const prior = out[name];
@@ -64,18 +67,23 @@ export function headerObjectOf(list: HeaderList): HeaderObject {
  * name not there yet is appended. (The provenance headers a replicated copy carries, in place.)
  */
 export function setHeaders(list: HeaderList, set: readonly (readonly [string, string])[]): HeaderEntry[] {
-  const values = new Map(set);
-  const done = new Set<string>();
+  // A linear scan of `set` (a handful of names) costs less per record than building a Map and a Set.
+  const done: boolean[] = new Array<boolean>(set.length).fill(false);
   const out: HeaderEntry[] = [];
   for (const entry of list) {
-    const name = entry[0];
-    const value = values.get(name);
-    if (value === undefined) out.push(entry);
-    else if (!done.has(name)) {
-      out.push([name, value]);
-      done.add(name);
+    let at = -1;
+    for (let i = 0; i < set.length; i++) {
+      if (set[i]![0] === entry[0]) {
+        at = i;
+        break;
+      }
+    }
+    if (at < 0) out.push(entry);
+    else if (!done[at]) {
+      out.push(set[at]!);
+      done[at] = true;
     }
   }
-  for (const [name, value] of set) if (!done.has(name)) out.push([name, value]);
+  for (let i = 0; i < set.length; i++) if (!done[i]) out.push(set[i]!);
   return out;
 }

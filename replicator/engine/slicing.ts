@@ -99,7 +99,7 @@ export function nextSlice(messages: readonly KafkaMessage[], from: number, optio
     const record: RecordLike = {
       key: m.key,
       value: m.value,
-      headers: { ...headers, ...Object.fromEntries(provenance) },
+      headers: withHeaders(headers, provenance),
       headerList: setHeaders(headerListOf(m as WithHeaderList), provenance),
       timestamp: m.timestamp,
       partition: options.targetPartition,
@@ -196,4 +196,11 @@ export function unitRequests(
     taken += messages.length;
     return { messages, units: completes[taken - 1] ?? 0 };
   });
+}
+
+/** A copy of `headers` with `set` applied (the object form beside the ordered list). */
+function withHeaders(headers: Headers | undefined, set: readonly (readonly [string, string])[]): Headers {
+  const out: Headers = { ...headers };
+  for (const [name, value] of set) out[name] = value;
+  return out;
 }
