@@ -62,9 +62,10 @@ export function readProvenance(headers: Headers | undefined): Provenance | undef
 export function withProvenance(
   headers: Headers | undefined,
   source: { dc: string; topic: string; partition: number; offset: string },
+  provenance: readonly (readonly [string, string])[] = provenanceHeaders(headers, source),
 ): Headers {
   const out: Headers = { ...(headers ?? {}) };
-  for (const [name, value] of provenanceHeaders(headers, source)) out[name] = value;
+  for (const [name, value] of provenance) out[name] = value;
   return out;
 }
 

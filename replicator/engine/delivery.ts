@@ -53,8 +53,6 @@ export class SliceDelivery {
     firstOffset: string,
     deliver: (messages: Message[]) => Promise<void>,
   ): Promise<void> {
-    let rest = slice.units;
-    let resumeAt = firstOffset;
     const sendUnits = async (group: readonly SliceUnit[]) => {
       let done = 0;
       for (const request of unitRequests(slice, group, this.maxBatchBytes())) {
@@ -66,24 +64,41 @@ export class SliceDelivery {
         done = request.units;
       }
     };
+    const at = { resumeAt: firstOffset };
     try {
       if (slice.unsendable) await this.refuseUnsendable(partition, slice.unsendable);
-      while (rest.length > 0) {
-        try {
-          await bisect(rest, sendUnits);
-          return;
-        } catch (error) {
-          const delivered =
-            error instanceof RefusedRecord || error instanceof PartialDelivery ? error.delivered : 0;
-          resumeAt = rest[delivered]?.message.offset ?? resumeAt;
-          if (!(error instanceof RefusedRecord)) throw error;
-          await this.refused(partition, error.unit.message, error);
-          rest = rest.slice(delivered + 1);
-          resumeAt = rest[0]?.message.offset ?? resumeAt;
-        }
-      }
+      await this.narrowing(partition, slice.units, sendUnits, async () => undefined, at);
     } catch (error) {
-      throw new SliceFailure(resumeAt, error);
+      throw new SliceFailure(at.resumeAt, error);
+    }
+  }
+
+  /**
+   * Sends `units` by bisection; a refused record gets the error policy and, dead-lettered, `afterRefused`
+   * runs and the units after it go on. `at.resumeAt` follows the first unit not delivered.
+   */
+  private async narrowing(
+    partition: number,
+    units: readonly SliceUnit[],
+    send: (group: readonly SliceUnit[]) => Promise<void>,
+    afterRefused: (unit: SliceUnit) => Promise<void>,
+    at: { resumeAt: string },
+  ): Promise<void> {
+    let rest = units;
+    while (rest.length > 0) {
+      try {
+        await bisect(rest, send);
+        return;
+      } catch (error) {
+        const delivered =
+          error instanceof RefusedRecord || error instanceof PartialDelivery ? error.delivered : 0;
+        at.resumeAt = rest[delivered]?.message.offset ?? at.resumeAt;
+        if (!(error instanceof RefusedRecord)) throw error;
+        await this.refused(partition, error.unit.message, error);
+        await afterRefused(error.unit as SliceUnit);
+        rest = rest.slice(delivered + 1);
+        at.resumeAt = rest[0]?.message.offset ?? at.resumeAt;
+      }
     }
   }
 
@@ -102,7 +117,7 @@ export class SliceDelivery {
     const topic = this.pipeline.sourceTopic;
     const afterUnit = (unit: SliceUnit | undefined) =>
       unit ? (BigInt(unit.message.offset) + 1n).toString() : next;
-    let resumeAt = firstOffset;
+    const at = { resumeAt: firstOffset };
     try {
       if (slice.unsendable) {
         // The records before it are in the previous slice: the position past it, with nothing to send.
@@ -119,36 +134,24 @@ export class SliceDelivery {
       } catch (error) {
         if (classifyFailure(error).kind !== "record") throw error;
       }
-      let rest = slice.units;
-      while (rest.length > 0) {
-        const base = rest;
-        try {
-          await bisect(base, (group) =>
-            transactions.run(
-              { topic, partition, offset: afterUnit(group[group.length - 1]) },
-              unitRequests(slice, group, this.maxBatchBytes()).map((r) => r.messages),
-              { alone: true },
-            ),
-          );
-          break;
-        } catch (error) {
-          const delivered =
-            error instanceof RefusedRecord || error instanceof PartialDelivery ? error.delivered : 0;
-          resumeAt = base[delivered]?.message.offset ?? resumeAt;
-          if (!(error instanceof RefusedRecord)) throw error;
-          await this.refused(partition, error.unit.message, error);
-          // dead-lettered: its position committed on its own, then the rest of the slice
-          await transactions.run({ topic, partition, offset: afterUnit(error.unit) }, [], {
-            alone: true,
-          });
-          rest = base.slice(delivered + 1);
-          resumeAt = rest[0]?.message.offset ?? next;
-        }
-      }
+      await this.narrowing(
+        partition,
+        slice.units,
+        (group) =>
+          transactions.run(
+            { topic, partition, offset: afterUnit(group[group.length - 1]) },
+            unitRequests(slice, group, this.maxBatchBytes()).map((r) => r.messages),
+            { alone: true },
+          ),
+        // dead-lettered: its position committed on its own, then the rest of the slice
+        (unit) => transactions.run({ topic, partition, offset: afterUnit(unit) }, [], { alone: true }),
+        at,
+      );
+      at.resumeAt = next;
       // the position after the slice (records skipped at its end)
       await transactions.run({ topic, partition, offset: next }, [], { alone: true });
     } catch (error) {
-      throw new SliceFailure(resumeAt, error);
+      throw new SliceFailure(at.resumeAt, error);
     }
   }
 

@@ -7,7 +7,7 @@ import type { IHeaders, KafkaMessage, Message } from "kafkajs";
 import { splitRecordSized, type RecordLike } from "../chunking.js";
 import { ChunkError } from "../errors.js";
 import { decideRecord, type Pipeline, type RecordDecision } from "../plan.js";
-import { provenanceHeaders, type Headers, type ReplicationPolicy } from "../policy.js";
+import { provenanceHeaders, withProvenance, type Headers, type ReplicationPolicy } from "../policy.js";
 import { HEADER_LIST, headerListOf, setHeaders, type WithHeaderList } from "../../kafka/headers.js";
 
 export interface SliceOptions {
@@ -99,7 +99,7 @@ export function nextSlice(messages: readonly KafkaMessage[], from: number, optio
     const record: RecordLike = {
       key: m.key,
       value: m.value,
-      headers: withHeaders(headers, provenance),
+      headers: withProvenance(headers, source, provenance),
       headerList: setHeaders(headerListOf(m as WithHeaderList), provenance),
       timestamp: m.timestamp,
       partition: options.targetPartition,
@@ -196,11 +196,4 @@ export function unitRequests(
     taken += messages.length;
     return { messages, units: completes[taken - 1] ?? 0 };
   });
-}
-
-/** A copy of `headers` with `set` applied (the object form beside the ordered list). */
-function withHeaders(headers: Headers | undefined, set: readonly (readonly [string, string])[]): Headers {
-  const out: Headers = { ...headers };
-  for (const [name, value] of set) out[name] = value;
-  return out;
 }
