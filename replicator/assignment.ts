@@ -12,8 +12,11 @@
  * partition whose engine is not in the group (restarting) stays unassigned: giving it to another engine
  * would replicate it under a second transactional id, which nothing fences.
  *
- * At-least-once keeps kafkajs's round-robin assigner (partitions move between engines freely). A group
- * cannot mix the two: Kafka refuses a member whose protocol no other member supports
+ * At-least-once uses the same split as a preference (`preferredAssignment`): partition `p` goes to a
+ * member whose engine has index `p mod n`, so the engines of a starting process never take each other's
+ * partitions and hand them back (each move re-sends the slices in flight); several processes with the same
+ * id share each index's partitions, and take them over when one dies. Its protocol has another name, so
+ * a group cannot mix the two deliveries: Kafka refuses a member whose protocol no other member supports
  * (INCONSISTENT_GROUP_PROTOCOL), which is why a delivery change takes effect after a restart.
  */
 import kafkajs from "kafkajs";
@@ -24,6 +27,8 @@ const { AssignerProtocol } = kafkajs;
 
 /** The group protocol (assigner) name of the static split; every exactly-once member announces it. */
 export const STATIC_ASSIGNER = "lp-static-engines";
+/** The at-least-once group protocol: the same split, shared between processes (`preferredAssignment`). */
+export const PREFERRED_ASSIGNER = "lp-preferred-engines";
 const USER_DATA_VERSION = 1;
 
 /** An engine's place in its process: index `index` of `count` engines. */
@@ -44,9 +49,9 @@ export function ownsPartition(slot: EngineSlot, partition: number): boolean {
 }
 
 /**
- * Whether engine `slot` has work in a topic of `partitions` partitions: it owns one under the static split
- * (partition `slot.index` exists), and under round-robin the lower engines alone cover every partition
- * otherwise. Engines without work stay out of the pipeline's group (./engine.ts).
+ * Whether engine `slot` has work in a topic of `partitions` partitions: it owns one under the split by
+ * engine index (partition `slot.index` exists). Engines without work stay out of the pipeline's group
+ * (./engine/pipeline.ts).
  */
 export function ownsAnyPartition(slot: EngineSlot, partitions: number): boolean {
   return slot.index < partitions;
@@ -136,18 +141,62 @@ export function staticAssignment(
 }
 
 /**
+ * At-least-once: partition `p` of each topic goes to a member whose engine owns it by its own slot
+ * (`p mod count = index`), the least loaded of them (ties: smallest memberId). Members of several
+ * processes with the same id therefore share each index's partitions, whatever their engine counts. A
+ * partition no member owns (its engine is starting or restarting) stays unassigned until it joins, as under
+ * exactly-once: given to another engine it would move back a moment later, re-sending what was in flight.
+ */
+export function preferredAssignment(
+  members: readonly StaticMember[],
+  topics: readonly { topic: string; partitions: readonly number[] }[],
+): StaticAssignment {
+  const sorted = [...members].sort((a, b) =>
+    a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0,
+  );
+  const assignment = new Map<string, Record<string, number[]>>(sorted.map((m) => [m.memberId, {}]));
+  const idle: StaticAssignment["idle"] = sorted
+    .filter((m) => !m.slot)
+    .map((m) => ({ memberId: m.memberId, reason: "no engine index in its metadata" }));
+  const load = new Map<string, number>(sorted.map((m) => [m.memberId, 0]));
+  const unassigned: StaticAssignment["unassigned"] = [];
+  for (const { topic, partitions } of topics) {
+    const orphaned: number[] = [];
+    for (const partition of [...partitions].sort((a, b) => a - b)) {
+      let owner: string | undefined;
+      for (const m of sorted) {
+        if (!m.slot || !ownsPartition(m.slot, partition)) continue;
+        if (owner === undefined || load.get(m.memberId)! < load.get(owner)!) owner = m.memberId;
+      }
+      if (owner === undefined) {
+        orphaned.push(partition);
+        continue;
+      }
+      load.set(owner, load.get(owner)! + 1);
+      (assignment.get(owner)![topic] ??= []).push(partition);
+    }
+    if (orphaned.length > 0) unassigned.push({ topic, partitions: orphaned });
+  }
+  const count = Math.max(0, ...sorted.map((m) => m.slot?.count ?? 0));
+  return { assignment, count, unassigned, idle };
+}
+
+/**
  * The kafkajs adapter: announces `slot` in the member metadata and, on the group leader, splits the
- * partitions with `staticAssignment`. `onAssign` sees every split the leader makes (for logging).
+ * partitions with `staticAssignment` (exactly-once) or `preferredAssignment` (at-least-once). `onAssign` sees every split the leader makes (for logging).
  */
 export function staticPartitionAssigner(
   slot: EngineSlot,
   onAssign?: (result: StaticAssignment) => void,
+  mode: "static" | "preferred" = "static",
 ): PartitionAssigner {
+  const name = mode === "static" ? STATIC_ASSIGNER : PREFERRED_ASSIGNER;
+  const split = mode === "static" ? staticAssignment : preferredAssignment;
   return ({ cluster }) => ({
-    name: STATIC_ASSIGNER,
+    name,
     version: 0,
     async assign({ members, topics }) {
-      const result = staticAssignment(
+      const result = split(
         members.map((m) => {
           const metadata = AssignerProtocol.MemberMetadata.decode(m.memberMetadata);
           const decoded = decodeSlot(metadata?.userData);
@@ -170,7 +219,7 @@ export function staticPartitionAssigner(
     },
     protocol({ topics }) {
       return {
-        name: STATIC_ASSIGNER,
+        name,
         metadata: AssignerProtocol.MemberMetadata.encode({ version: 0, topics, userData: encodeSlot(slot) }),
       };
     },

@@ -160,7 +160,14 @@ export const configSchema = z
           .default({}),
         /** Records larger than this (or than the target topic's max.message.bytes) are chunked. */
         maxRecordBytes: z.number().int().min(1024).optional(),
+        /** A member that stops heartbeating leaves the group after this long (6 s: the broker's minimum by default). */
         sessionTimeoutMs: z.number().int().min(6000).default(6000),
+        /**
+         * How long a rebalance waits for the members to rejoin; one that has not (it died without leaving)
+         * is dropped then. Bounds the wait for a first assignment after a crash and restart (the dead
+         * members of the killed process are still in the group until their session times out).
+         */
+        rebalanceTimeoutMs: z.number().int().min(1000).max(300_000).default(3000),
         /**
          * At-least-once: acknowledged source positions are committed this long after an acknowledgement,
          * coalesced (one commit at a time). Longer means fewer commits and more re-reads after a crash; a

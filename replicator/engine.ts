@@ -47,6 +47,8 @@ export class Replicator {
   readonly metrics: ReplicatorMetrics;
   private running = false;
   private loop?: Promise<void>;
+  /** The election's first join, in flight beside the first discovery round. */
+  private electing?: Promise<void>;
   private readonly wakeable = new Wakeable();
   private readonly dcs: Datacenters;
   private readonly election: Election;
@@ -96,13 +98,12 @@ export class Replicator {
     if (this.running) return;
     this.running = true;
     this.logger.info({ id: this.config.replicator.id }, "replicator starting");
-    if (this.config.replicator.leaderElection) await this.election.start();
-    if (!this.running) {
-      // stop() was called while the election started.
-      await this.election.stop();
-      return;
-    }
+    // The election and the first round go on side by side: after a crash both groups wait for the killed
+    // process's members (rebalanceTimeoutMs), and pipelines whose target exists need no leader. A pipeline
+    // whose target is missing waits for the leader (./engine/targets.ts), this engine or another.
+    if (this.config.replicator.leaderElection) this.electing = this.election.start();
     await this.discovery.round();
+    if (!this.running) return; // stop() was called during the first round
     this.loop = this.discoveryLoop();
   }
 
@@ -142,6 +143,7 @@ export class Replicator {
     await this.discovery.settled();
     await this.discovery.stopAll("shutdown");
     await this.election.stop();
+    await this.electing;
     await this.dcs.closeAll();
     this.logger.info("replicator stopped");
   }

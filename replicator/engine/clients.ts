@@ -2,7 +2,7 @@
  * The kafkajs clients of one pipeline: its destination sender (straight to the partition leaders for
  * at-least-once, kafkajs's transactional producer for exactly-once) and its source consumer.
  */
-import type { Consumer, Kafka, Message, Producer } from "kafkajs";
+import kafkajs, { type Consumer, type Kafka, type Message, type Producer } from "kafkajs";
 import type { Logger } from "pino";
 import { staticPartitionAssigner, type EngineSlot } from "../assignment.js";
 import { DirectProducer } from "../../kafka/direct-producer.js";
@@ -15,6 +15,9 @@ import {
   TRANSACTIONAL_RETRY,
 } from "./tuning.js";
 import type { EngineContext } from "./types.js";
+
+// kafkajs is CommonJS: under plain Node ESM only its default export is reliable.
+const { PartitionAssigners } = kafkajs;
 
 export interface Destination {
   /** At-least-once: the sender straight to the target partitions' leaders. */
@@ -50,7 +53,7 @@ export function createDestination(
   return { producer };
 }
 
-/** The consumer of a pipeline's group: exactly-once with the static split by engine index (../assignment.ts). */
+/** The consumer of a pipeline's group, its partitions split by engine index (../assignment.ts). */
 export function createSourceConsumer(
   ctx: EngineContext,
   kafka: Kafka,
@@ -62,28 +65,31 @@ export function createSourceConsumer(
   return kafka.consumer({
     groupId,
     sessionTimeout: config.sessionTimeoutMs,
-    rebalanceTimeout: config.sessionTimeoutMs,
+    rebalanceTimeout: config.rebalanceTimeoutMs,
     heartbeatInterval: 1000,
     maxWaitTimeInMs: 200,
     maxBytesPerPartition: FETCH_MAX_BYTES_PER_PARTITION,
     maxBytes: FETCH_MAX_BYTES,
     allowAutoTopicCreation: false,
     retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5000 },
-    ...(ctx.delivery === "exactly-once"
-      ? {
-          partitionAssigners: [
-            staticPartitionAssigner(slot, (split) => {
-              if (split.idle.length > 0)
-                log.warn({ idle: split.idle }, "group members left without partitions");
-              if (split.unassigned.length > 0)
-                log.info(
-                  { unassigned: split.unassigned, engines: split.count },
-                  "partitions unassigned until their engine joins",
-                );
-            }),
-          ],
-        }
-      : {}),
+    // The split by engine index (../assignment.ts): exactly-once strictly, at-least-once shared between
+    // processes; at-least-once also offers kafkajs's round-robin, the protocol of versions before the split,
+    // so that a group still holding such members goes on during a rolling upgrade.
+    partitionAssigners: [
+      staticPartitionAssigner(
+        slot,
+        (split) => {
+          if (split.idle.length > 0) log.warn({ idle: split.idle }, "group members left without partitions");
+          if (split.unassigned.length > 0)
+            log.info(
+              { unassigned: split.unassigned, engines: split.count },
+              "partitions unassigned until their engine joins",
+            );
+        },
+        ctx.delivery === "exactly-once" ? "static" : "preferred",
+      ),
+      ...(ctx.delivery === "exactly-once" ? [] : [PartitionAssigners.roundRobin]),
+    ],
   });
 }
 

@@ -16,6 +16,8 @@ export const ELECTION_TOPIC = `${OWN_TOPIC_PREFIX}election`;
 export class Election {
   private consumer?: Consumer;
   private leading = false;
+  /** Ends the wait of a start() for its first join (stop()). */
+  private endFirstJoin: () => void = () => undefined;
 
   /** `home` is the datacenter of the election group (undefined: no datacenter configured). */
   constructor(
@@ -43,7 +45,7 @@ export class Election {
     const consumer = dc.kafka.consumer({
       groupId,
       sessionTimeout: config.sessionTimeoutMs,
-      rebalanceTimeout: config.sessionTimeoutMs,
+      rebalanceTimeout: config.rebalanceTimeoutMs,
       heartbeatInterval: 1000,
       maxWaitTimeInMs: 500,
       allowAutoTopicCreation: false,
@@ -51,6 +53,7 @@ export class Election {
     this.consumer = consumer;
     let joined: () => void = () => undefined;
     const firstJoin = new Promise<void>((resolve) => (joined = resolve));
+    this.endFirstJoin = joined;
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
       const lead = (event.payload.memberAssignment[ELECTION_TOPIC] ?? []).includes(0);
       if (lead !== this.leading)
@@ -80,6 +83,7 @@ export class Election {
       }
       await consumer.connect();
       await consumer.subscribe({ topics: [ELECTION_TOPIC] });
+      if (this.consumer !== consumer) return void (await consumer.disconnect()); // stopped meanwhile
       await consumer.run({ eachMessage: async () => undefined });
       await Promise.race([firstJoin, sleep(ELECTION_FIRST_JOIN_MS, { unref: true })]);
     } catch (err) {
@@ -92,6 +96,7 @@ export class Election {
 
   /** Leaves the group: another instance becomes the leader. */
   async stop(): Promise<void> {
+    this.endFirstJoin(); // a start() still waiting for its first join returns
     const consumer = this.consumer;
     this.consumer = undefined;
     this.leading = false;

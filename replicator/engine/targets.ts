@@ -110,8 +110,9 @@ export async function ensureTarget(
 }
 
 /**
- * Polls the destination's topic list until `topic` exists, for at most two discovery intervals (the
- * leader's rounds are not aligned with this engine's) and at most LEADER_TARGET_WAIT_MS; returns the last list.
+ * Polls the destination's topic list until `topic` exists or this engine is elected, for at most two
+ * discovery intervals (the leader's rounds are not aligned with this engine's) and at most
+ * LEADER_TARGET_WAIT_MS; returns the last list.
  */
 async function waitForLeaderTarget(ctx: EngineContext, dst: Datacenter, topic: string): Promise<Set<string>> {
   const deadline = Date.now() + Math.min(LEADER_TARGET_WAIT_MS, 2 * ctx.config().discovery.intervalMs);
@@ -119,7 +120,8 @@ async function waitForLeaderTarget(ctx: EngineContext, dst: Datacenter, topic: s
   for (;;) {
     await sleep(delay, { unref: true });
     const topics = new Set(await dst.admin.listTopics());
-    if (topics.has(topic) || Date.now() + delay > deadline || !ctx.running()) return topics;
+    // Elected meanwhile (the election runs beside the first round): create it now.
+    if (topics.has(topic) || ctx.isLeader() || Date.now() + delay > deadline || !ctx.running()) return topics;
     delay = Math.min(delay * 2, 200);
   }
 }

@@ -1,5 +1,5 @@
 /**
- * The exactly-once static partition split (replicator/assignment.ts): pure logic, no Kafka.
+ * The partition splits by engine index (replicator/assignment.ts), exactly-once and at-least-once: pure logic, no Kafka.
  */
 import { expect } from "chai";
 import kafkajs from "kafkajs";
@@ -8,6 +8,7 @@ import {
   encodeSlot,
   ownsAnyPartition,
   ownsPartition,
+  preferredAssignment,
   staticAssignment,
   type StaticMember,
 } from "../../replicator/assignment.js";
@@ -123,5 +124,63 @@ describe("replicator static partition split (exactly-once engines)", () => {
     expect(decodeSlot(Buffer.from("not json"))).to.equal(undefined);
     expect(decodeSlot(Buffer.from(JSON.stringify({ v: 1, index: 3, count: 3 })))).to.equal(undefined);
     expect(decodeSlot(Buffer.from(JSON.stringify({ v: 2, index: 0, count: 1 })))).to.equal(undefined);
+  });
+});
+
+describe("replicator preferred partition split (at-least-once engines)", () => {
+  it("gives partition p to the engine with index p mod n, leaving a starting engine's partitions unassigned", () => {
+    const both = preferredAssignment(
+      [member("m-1", 1, 2), member("m-0", 0, 2)],
+      [{ topic: "t", partitions: range(6) }],
+    );
+    expect(both.assignment.get("m-0")).to.deep.equal({ t: [0, 2, 4] });
+    expect(both.assignment.get("m-1")).to.deep.equal({ t: [1, 3, 5] });
+    expect(both.unassigned).to.deep.equal([]);
+    // Engine 1 not joined yet: its partitions wait for it instead of going to engine 0 and coming back.
+    const first = preferredAssignment([member("m-0", 0, 2)], [{ topic: "t", partitions: range(6) }]);
+    expect(first.assignment.get("m-0")).to.deep.equal({ t: [0, 2, 4] });
+    expect(first.unassigned).to.deep.equal([{ topic: "t", partitions: [1, 3, 5] }]);
+  });
+
+  it("shares each index's partitions between processes with the same id, whatever their engine counts", () => {
+    const two = preferredAssignment(
+      [member("a-0", 0, 2), member("a-1", 1, 2), member("b-0", 0, 2), member("b-1", 1, 2)],
+      [{ topic: "t", partitions: range(8) }],
+    );
+    expect(two.assignment.get("a-0")).to.deep.equal({ t: [0, 4] });
+    expect(two.assignment.get("b-0")).to.deep.equal({ t: [2, 6] });
+    expect(two.assignment.get("a-1")).to.deep.equal({ t: [1, 5] });
+    expect(two.assignment.get("b-1")).to.deep.equal({ t: [3, 7] });
+    // Process a (2 engines) with process b (1 engine): b owns every partition by its own slot and shares.
+    const mixed = preferredAssignment(
+      [member("a-0", 0, 2), member("a-1", 1, 2), member("b-0", 0, 1)],
+      [
+        { topic: "t", partitions: range(6) },
+        { topic: "u", partitions: range(2) },
+      ],
+    );
+    const owned = [...mixed.assignment.values()].flatMap((a) =>
+      Object.entries(a).flatMap(([t, ps]) => ps.map((p) => `${t}${p}`)),
+    );
+    expect(owned.sort()).to.deep.equal(["t0", "t1", "t2", "t3", "t4", "t5", "u0", "u1"]);
+    for (const [memberId, a] of mixed.assignment) {
+      const slot = memberId === "b-0" ? { index: 0, count: 1 } : { index: Number(memberId.at(-1)), count: 2 };
+      for (const ps of Object.values(a)) for (const p of ps) expect(ownsPartition(slot, p)).to.equal(true);
+      const n = Object.values(a).flat().length;
+      expect(n, `${memberId} load`).to.be.within(2, 3);
+    }
+    expect(mixed.unassigned).to.deep.equal([]);
+  });
+
+  it("a process that died: the other process's engines of the same index take its partitions over", () => {
+    const after = preferredAssignment(
+      [member("b-0", 0, 2), member("b-1", 1, 2)],
+      [{ topic: "t", partitions: range(4) }],
+    );
+    expect(after.assignment.get("b-0")).to.deep.equal({ t: [0, 2] });
+    expect(after.assignment.get("b-1")).to.deep.equal({ t: [1, 3] });
+    const none = preferredAssignment([{ memberId: "x" }], [{ topic: "t", partitions: [0] }]);
+    expect(none.idle).to.deep.equal([{ memberId: "x", reason: "no engine index in its metadata" }]);
+    expect(none.unassigned).to.deep.equal([{ topic: "t", partitions: [0] }]);
   });
 });

@@ -9,7 +9,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { getKafka, randomTopic } from "../fixtures/infra.js";
 import { ROOT } from "../support/procs.js";
-import { collect, createTopic, produce, stopCollectors, waitFor } from "./helpers.js";
+import { collect, createTopic, kafkaOf, produce, stopCollectors, waitFor } from "./helpers.js";
 
 const children: ChildProcess[] = [];
 
@@ -323,26 +323,48 @@ describe("replicator CLI", function () {
     expect((await exitOf(child)).code).to.equal(0);
   });
 
+  interface KillRun {
+    /** SIGKILLs, each once the restarted replicator has replicated something. */
+    kills: number;
+    /** Records produced per second, at least `minRecords` in all (the producer also runs until the last restart replicates). */
+    perSecond: number;
+    minRecords: number;
+  }
+
+  /**
+   * Streams into a 4-partition topic while the replicator is SIGKILLed `kills` times and restarted; every
+   * produced record must arrive. Logs, per kill, the duplicates it caused and the time from the restart to
+   * the first partition assignment.
+   */
   async function killMidStream(
     delivery: "at-least-once" | "exactly-once",
-  ): Promise<{ values: string[]; produced: number }> {
+    run: KillRun,
+  ): Promise<{ values: string[]; produced: number; perKill: { duplicates: number; assignedMs: number }[] }> {
     const topic = randomTopic("kill");
     await createTopic("dc1", topic, 4);
     const file = await fullRuleConfig(topic, { id: randomTopic("r"), delivery });
-    // The producer runs until the last restart is done, so every kill happens mid-stream.
-    const perSend = 100;
+    // The producer runs until the last restart is done (and `minRecords` are out), so every kill happens mid-stream.
+    const perSend = Math.max(1, Math.round(run.perSecond / 10));
     let produced = 0;
     let producerDone = false;
+    const producer = (await kafkaOf("dc1")).producer({ allowAutoTopicCreation: false });
+    await producer.connect();
     const producing = (async () => {
-      while (!producerDone) {
+      const started = Date.now();
+      while (!producerDone || produced < run.minRecords) {
         const i = produced;
-        await produce(
-          "dc1",
+        await producer.send({
           topic,
-          Array.from({ length: perSend }, (_, j) => ({ key: `k${(i + j) % 13}`, value: `v${i + j}` })),
-        );
+          acks: -1,
+          messages: Array.from({ length: perSend }, (_, j) => ({
+            key: `k${(i + j) % 13}`,
+            value: `v${i + j}`,
+          })),
+        });
         produced = i + perSend;
-        await new Promise((r) => setTimeout(r, 250));
+        // Paced at `perSecond` from the start (a slow send is caught up, not lost).
+        const due = started + (produced / run.perSecond) * 1000;
+        await new Promise((r) => setTimeout(r, Math.max(0, due - Date.now())));
       }
     })();
 
@@ -354,30 +376,42 @@ describe("replicator CLI", function () {
     console.log(`      ${delivery}: ${engines} engines`);
     // read_committed: records of aborted (killed) transactions are not seen.
     const out = await collect("dc2", topic);
-    for (let kill = 1; kill <= 2; kill++) {
+    const duplicates = () => out.records.length - new Set(out.records.map((r) => r.value?.toString())).size;
+    const perKill: { duplicates: number; assignedMs: number }[] = [];
+    for (let kill = 1; kill <= run.kills; kill++) {
       const seen = out.records.length;
       await waitFor(
-        () => out.records.length > seen + 100,
+        () => out.records.length > seen + run.perSecond / 10,
         60_000,
         `replication progress before kill ${kill}`,
       );
+      const before = duplicates();
       child.kill("SIGKILL");
       const exit = await exitOf(child);
       expect(exit.signal).to.equal("SIGKILL");
-      console.log(
-        `      ${delivery} kill ${kill}: SIGKILL with ${out.records.length} records in dc2, ${produced} produced`,
-      );
+      const killedWith = out.records.length;
+      const restartedAt = Date.now();
       child = runCli(["--config", file]);
       await running(child);
+      // The restart's first assignment, then enough progress for the re-sent records to have arrived.
+      const assigned = () => logLines(child.output.stdout).find((l) => l.msg === "partitions assigned");
+      await waitFor(() => assigned() !== undefined, 60_000, `a partition assignment after restart ${kill}`);
+      const assignedMs = Number(assigned()!.time) - restartedAt;
+      const resumed = out.records.length;
+      await waitFor(
+        () => out.records.length > resumed + run.perSecond / 5,
+        60_000,
+        `replication progress after restart ${kill}`,
+      );
+      perKill.push({ duplicates: duplicates() - before, assignedMs });
+      console.log(
+        `      ${delivery} kill ${kill}: SIGKILL with ${killedWith} records in dc2, ${produced} produced; ` +
+          `first assignment ${assignedMs} ms after the restart, ${perKill.at(-1)!.duplicates} duplicates`,
+      );
     }
-    const seen = out.records.length;
-    await waitFor(
-      () => out.records.length > seen + 100,
-      60_000,
-      "replication progress after the last restart",
-    );
     producerDone = true;
     await producing;
+    await producer.disconnect();
     const total = produced;
     const want = Array.from({ length: total }, (_, i) => `v${i}`);
     await waitFor(
@@ -392,22 +426,27 @@ describe("replicator CLI", function () {
     await new Promise((r) => setTimeout(r, 1500));
     const values = out.records.map((r) => r.value?.toString() ?? "");
     console.log(
-      `      ${delivery}: ${total} produced, ${values.length} received in dc2, ${values.length - new Set(values).size} duplicates`,
+      `      ${delivery}: ${total} produced, ${values.length} received in dc2, ${duplicates()} duplicates`,
     );
     child.kill("SIGTERM");
     const exit = await exitOf(child);
     expect(exit.code).to.equal(0);
     expect(child.output.stdout).to.contain('"msg":"replicator stopped"');
     expect(new Set(values)).to.deep.equal(new Set(want));
-    return { values, produced: total };
+    return { values, produced: total, perKill };
   }
 
-  it("at-least-once: SIGKILL mid-stream twice loses no record; SIGTERM exits cleanly", async () => {
-    await killMidStream("at-least-once");
+  it("at-least-once: 5 SIGKILLs in a 200,000-record stream at 10,000/s lose no record; SIGTERM exits cleanly", async function () {
+    this.timeout(240_000);
+    await killMidStream("at-least-once", { kills: 5, perSecond: 10_000, minRecords: 200_000 });
   });
 
   it("exactly-once: SIGKILL mid-stream twice neither loses nor duplicates a record (read_committed)", async () => {
-    const { values, produced } = await killMidStream("exactly-once");
+    const { values, produced } = await killMidStream("exactly-once", {
+      kills: 2,
+      perSecond: 400,
+      minRecords: 0,
+    });
     expect(values).to.have.length(produced);
   });
 });
