@@ -91,7 +91,8 @@ export function parseKafkaBrokers(spec: string, variable = "LP_KAFKA_BROKERS"): 
 /**
  * External mode: uses clusters someone else runs. `brokers` maps datacenter names to bootstrap
  * servers (default: `LP_KAFKA_BROKERS` parsed by {@link parseKafkaBrokers}). Checks that each cluster
- * answers `describeCluster` and returns a {@link KafkaSet} whose `stop()` does nothing.
+ * answers `describeCluster` and returns a {@link KafkaSet} whose `stop()` does nothing and whose
+ * `kill` / `restart` reject.
  */
 export async function connectKafkaClusters(
   options: { brokers?: string | Record<string, string[]>; timeoutMs?: number } = {},
@@ -115,5 +116,17 @@ export async function connectKafkaClusters(
       }
     }),
   );
-  return { clusters, pids: [], stop: async () => undefined };
+  // Someone else runs these brokers: there is no process here to kill or start.
+  const notOurs = (what: string) => async (name: string) => {
+    throw new KafkaLaunchError(
+      `external mode: cannot ${what} Kafka cluster "${name}", its brokers are not run by this launcher`,
+    );
+  };
+  return {
+    clusters,
+    pids: [],
+    kill: notOurs("kill"),
+    restart: notOurs("restart"),
+    stop: async () => undefined,
+  };
 }

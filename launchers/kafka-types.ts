@@ -9,7 +9,7 @@ export interface KafkaCluster {
   dataDir?: string;
   /** KRaft cluster id of a launched cluster. */
   clusterId?: string;
-  /** Pid of the managed process (guard) running the broker; absent in external mode. */
+  /** Pid of the managed process (guard) running the broker, updated by `restart`; absent in external mode. */
   pid?: number;
   /** The broker's log4j log file (launched clusters). */
   logFile?: string;
@@ -32,9 +32,13 @@ export interface KafkaClientSecurity {
 
 export interface KafkaSet {
   clusters: KafkaCluster[];
-  /** Pids of the managed broker processes (empty in external mode). */
-  pids: number[];
-  /** Stops launched brokers and deletes their data dirs (unless `keepData`); a no-op in external mode. */
+  /** Pids of the managed broker processes (guards) of the latest starts, read when asked (empty in external mode). */
+  readonly pids: number[];
+  /** SIGKILLs cluster `name`'s broker JVM (no clean shutdown); resolves once it is gone and its ports refuse connections. */
+  kill(name: string): Promise<void>;
+  /** Starts killed cluster `name` again (same ports, data, cluster id; no format); rejects while it runs. */
+  restart(name: string): Promise<void>;
+  /** Stops launched brokers (restarted ones too) and deletes their data dirs (unless `keepData`); a no-op in external mode. */
   stop(): Promise<void>;
 }
 

@@ -10,6 +10,9 @@
  * brokers per datacenter (`LP_KAFKA_BROKERS="dc1=host:9092;dc2=host:9093"`), checks that each cluster
  * answers and returns the same shape with a `stop()` that does nothing.
  *
+ * A launched set can also `kill(name)` a broker (SIGKILL of its JVM: a datacenter outage for tests) and
+ * `restart(name)` it on the same ports and data; that lifecycle is in ./kafka-broker.ts.
+ *
  * Every process runs through {@link startManaged}, so no broker outlives the Node process that started
  * it, even when that process is SIGKILLed. See docs/kafka.md.
  */
@@ -20,25 +23,18 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { kafkaSecuritySchema, resolveKafkaSecurity, type ResolvedKafkaSecurity } from "../kafka/security.js";
 import { brokerProperties, defaultClusterNames, formatProperties, newClusterId } from "./kafka-config.js";
+import { brokerHandle, launchBroker, type BrokerLaunch, type BrokerProcess } from "./kafka-broker.js";
 import { DATA_DIR_PREFIX, OWNER_FILE, sweepStaleDataDirs } from "./kafka-datadirs.js";
-import { describeCluster, tcpOpen } from "./kafka-external.js";
 import {
   clientSecurityConfig,
   prepareSecuredCluster,
   scramFormatArgs,
   securedBrokerProperties,
 } from "./kafka-secured.js";
-import {
-  cdsArchivePath,
-  cdsOptions,
-  findJava,
-  jvmOptions,
-  KafkaLaunchError,
-  kafkaLibDir,
-} from "./kafka-setup.js";
+import { cdsArchivePath, findJava, jvmOptions, KafkaLaunchError, kafkaLibDir } from "./kafka-setup.js";
 import type { KafkaClientSecurity, KafkaCluster, KafkaSet, StartKafkaOptions } from "./kafka-types.js";
 import { freePorts } from "./ports.js";
-import { startManaged, waitUntil, type ManagedProcess } from "./process.js";
+import { startManaged } from "./process.js";
 
 export * from "./kafka-config.js";
 export { sweepStaleDataDirs } from "./kafka-datadirs.js";
@@ -49,27 +45,11 @@ export type * from "./kafka-types.js";
 
 const LOG4J_CONFIG = fileURLToPath(new URL("./kafka/log4j2.properties", import.meta.url));
 
-/** The broker log's warnings and errors, then its last lines: what explains a failed start. */
-async function logExcerpt(file: string): Promise<string> {
-  let lines: string[];
-  try {
-    lines = (await readFile(file, "utf8")).split("\n");
-  } catch {
-    return `--- ${file}: (no log file) ---`;
-  }
-  const problems = lines.filter((line) => /^\[[^\]]+\] (WARN|ERROR|FATAL) /.test(line)).slice(-15);
-  return [
-    ...(problems.length > 0 ? [`--- ${file}: warnings and errors ---`, ...problems] : []),
-    `--- ${file}: last lines ---`,
-    ...lines.slice(-25),
-  ].join("\n");
-}
-
+/** A started cluster: what it hands out, how it was launched (for restarts), and its first process. */
 interface RunningCluster {
   cluster: KafkaCluster;
-  process: ManagedProcess;
-  /** Runs after the process exited (publishes a class data sharing archive). */
-  afterExit?: (publish: boolean) => Promise<void>;
+  launch: BrokerLaunch;
+  broker: BrokerProcess;
 }
 
 interface ClusterPlan {
@@ -192,34 +172,26 @@ async function startCluster(
       60_000,
     );
 
-    const cds = archive ? await cdsOptions(archive) : { options: [] };
-    const managed = startManaged({
-      name: `kafka-${plan.name}`,
-      command: options.java,
-      args: [...cds.options, ...jvm, "kafka.Kafka", propertiesFile],
-      logFile: stdoutFile,
+    const launch: BrokerLaunch = {
+      name: plan.name,
+      java: options.java,
+      args: [...jvm, "kafka.Kafka", propertiesFile],
+      ...(archive ? { cdsArchive: archive } : {}),
+      logFile,
+      stdoutFile,
+      dataDir,
+      brokerPort,
+      controllerPort,
+      clusterId,
+      ...(secured ? { security: secured.resolved } : {}),
+      startTimeoutMs: options.startTimeoutMs ?? 60_000,
       graceSeconds: options.graceSeconds ?? 20,
-    });
-    const brokers = [`127.0.0.1:${brokerPort}`];
+    };
+    let broker: BrokerProcess;
     try {
-      await waitUntil(
-        async () => {
-          if (!(await tcpOpen("127.0.0.1", brokerPort))) return false;
-          const description = await describeCluster(brokers, 3000, secured?.resolved);
-          return description.clusterId === clusterId && description.brokerCount > 0;
-        },
-        {
-          what: `Kafka cluster ${plan.name} (${brokers[0]}, data ${dataDir})`,
-          timeoutMs: options.startTimeoutMs ?? 60_000,
-          intervalMs: 250,
-          process: managed,
-        },
-      );
+      broker = await launchBroker(launch);
     } catch (error) {
-      await managed.stop();
-      await cds.afterExit?.(false);
-      const serverLog = await logExcerpt(logFile);
-      if (attempt < attempts && ADDRESS_IN_USE.test(serverLog + managed.tail())) {
+      if (attempt < attempts && ADDRESS_IN_USE.test((error as Error).message)) {
         // Another process took one of the ports between our probe and the broker's bind: retry.
         options.logger?.info(
           { cluster: plan.name, brokerPort, controllerPort },
@@ -227,8 +199,9 @@ async function startCluster(
         );
         continue;
       }
-      throw new KafkaLaunchError(`${(error as Error).message}\n${serverLog}`, { cause: error });
+      throw error;
     }
+    const brokers = [`127.0.0.1:${brokerPort}`];
     options.logger?.info(
       {
         cluster: plan.name,
@@ -245,12 +218,12 @@ async function startCluster(
         brokers,
         dataDir,
         clusterId,
-        pid: managed.pid,
+        pid: broker.process.pid,
         logFile,
         ...(secured ? { security: secured.client } : {}),
       },
-      process: managed,
-      afterExit: cds.afterExit,
+      launch,
+      broker,
     };
   }
 }
@@ -301,13 +274,15 @@ export async function startKafkaClusters(options: StartKafkaOptions = {}): Promi
     plans.map((plan) => startCluster(plan, { ...options, libDir, java, classDataSharing }, dataDirs)),
   );
   const running = results.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
+  // A restart changes the guard pid: the cluster's `pid` follows it.
+  const handles = running.map((entry) =>
+    brokerHandle(entry.launch, entry.broker, {
+      onStart: (pid) => (entry.cluster.pid = pid),
+      ...(options.logger ? { logger: options.logger } : {}),
+    }),
+  );
   const stop = async (): Promise<void> => {
-    await Promise.all(
-      running.map(async (entry) => {
-        await entry.process.stop();
-        await entry.afterExit?.(true);
-      }),
-    );
+    await Promise.all(handles.map((handle) => handle.stop()));
     if (!options.keepData) {
       await Promise.all(dataDirs.map((dir) => rm(dir, { recursive: true, force: true })));
     }
@@ -320,10 +295,21 @@ export async function startKafkaClusters(options: StartKafkaOptions = {}): Promi
     const message = failures.map((failure) => failure.message).join("\n\n");
     throw new KafkaLaunchError(message, { cause: failures[0] });
   }
+  const handleOf = (name: string): (typeof handles)[number] => {
+    const index = running.findIndex((entry) => entry.cluster.name === name);
+    if (index < 0) {
+      throw new KafkaLaunchError(`no Kafka cluster "${name}" (clusters: ${names.join(", ")})`);
+    }
+    return handles[index]!;
+  };
   let stopping: Promise<void> | undefined;
   return {
     clusters: running.map((entry) => entry.cluster),
-    pids: running.map((entry) => entry.process.pid),
+    get pids() {
+      return handles.map((handle) => handle.pid());
+    },
+    kill: async (name) => handleOf(name).kill(),
+    restart: async (name) => handleOf(name).restart(),
     stop: () => (stopping ??= stop()),
   };
 }

@@ -72,6 +72,8 @@ function composePlatform(compose: ComposeProject): Platform {
     kafka: {
       clusters: Object.entries(BROKERS).map(([name, brokers]) => ({ name, brokers })),
       pids: [],
+      kill: unused,
+      restart: unused,
       stop: async () => undefined,
     },
     deploymentsFile: "/deployments/compose.json (in the deployments volume)",

@@ -1,6 +1,8 @@
 import { expect } from "chai";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createServer, Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { Kafka, logLevel, Partitioners, type Consumer } from "kafkajs";
 import {
@@ -14,10 +16,12 @@ import {
   type KafkaCluster,
   type KafkaSet,
 } from "../../launchers/kafka.js";
+import { kafkaSecuritySchema, resolveKafkaSecurity } from "../../kafka/security.js";
 import { freePorts } from "../../launchers/ports.js";
 import { pidAlive } from "../../launchers/process.js";
 import { randomTopic } from "../fixtures/infra.js";
 import { eventually, launchCli, processesMatching } from "../support/procs.js";
+import { securedClient, securityConfig } from "../support/secured.js";
 
 /** Pids whose parent is `pid` (Linux /proc). */
 function childrenOf(pid: number): number[] {
@@ -279,6 +283,176 @@ describe("Kafka launcher", function () {
     }
   });
 });
+
+/** The error code of a TCP connection to 127.0.0.1:port (`ECONNREFUSED`), or "connected". */
+function connectResult(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    socket.setTimeout(2000, () => (socket.destroy(), resolve("timeout")));
+    socket.once("connect", () => (socket.destroy(), resolve("connected")));
+    socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    socket.connect(port, "127.0.0.1");
+  });
+}
+
+/** The rejection of `promise` (fails the test when it resolves). */
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error("expected a rejection");
+}
+
+// A datacenter outage: the broker JVM SIGKILLed (no clean shutdown), then started again on the same
+// ports and data. Each security mode starts its own single cluster.
+for (const security of ["plaintext", "sasl_ssl"] as const) {
+  describe(`Kafka launcher outage (${security}): kill and restart`, function () {
+    this.timeout(120_000);
+    const name = `outage-${randomBytes(3).toString("hex")}`;
+    const timings: Record<string, number> = {};
+    let set: KafkaSet | undefined;
+    let cluster: KafkaCluster;
+    const kafka = (): Kafka => securedClient(cluster, cluster.security ? securityConfig(cluster) : null);
+    const port = (): number => Number(cluster.brokers[0]!.split(":")[1]);
+
+    before(async function () {
+      set = await startKafkaClusters({
+        names: [name],
+        security,
+        // A restart waits for the killed incarnation's broker session to expire (9 s by default).
+        brokerProperties: { "broker.session.timeout.ms": 3000, "broker.heartbeat.interval.ms": 500 },
+        logger: { info: (obj, msg) => msg && "ms" in obj && (timings[msg] = obj.ms as number) },
+      });
+      cluster = set.clusters[0]!;
+    });
+
+    after(async function () {
+      await set?.stop();
+    });
+
+    it("kill SIGKILLs the broker; restart brings it back on its port with its records", async function () {
+      const topic = randomTopic("outage");
+      const admin = kafka().admin();
+      await admin.connect();
+      await admin.createTopics({ topics: [{ topic }], waitForLeaders: true });
+      await admin.disconnect();
+      const producer = kafka().producer({ createPartitioner: Partitioners.DefaultPartitioner });
+      await producer.connect();
+      await producer.send({ topic, acks: -1, messages: ["a", "b", "c"].map((value) => ({ value })) });
+      await producer.disconnect();
+
+      const guard = cluster.pid!;
+      const [jvm] = childrenOf(guard).filter(
+        (pid) => readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "java",
+      );
+      expect(jvm).to.be.a("number");
+      const cleanShutdownMark = join(cluster.dataDir!, "kraft", ".kafka_cleanshutdown");
+      const logBefore = readFileSync(cluster.logFile!, "utf8").length;
+
+      await set!.kill(name);
+      // Gone at once, guard included; a SIGKILL leaves no clean-shutdown mark and logs no shutdown.
+      expect([guard, jvm!].filter(pidAlive)).to.deep.equal([]);
+      expect(existsSync(cleanShutdownMark)).to.equal(false);
+      expect(readFileSync(cluster.logFile!, "utf8").slice(logBefore)).to.not.match(/shutting down/i);
+      expect(await connectResult(port())).to.equal("ECONNREFUSED");
+      expect(processesMatching(cluster.dataDir!)).to.deep.equal([]);
+
+      await set!.restart(name);
+      expect(cluster.pid).to.not.equal(guard);
+      expect(pidAlive(cluster.pid!)).to.equal(true);
+      expect(set!.pids).to.deep.equal([cluster.pid]);
+      expect(cluster.brokers).to.deep.equal([`127.0.0.1:${port()}`]);
+      const description = await describeCluster(
+        cluster.brokers,
+        3000,
+        cluster.security
+          ? resolveKafkaSecurity(kafkaSecuritySchema.parse(securityConfig(cluster)), "test")
+          : undefined,
+      );
+      expect(description.clusterId).to.equal(cluster.clusterId);
+
+      // The data survived (no re-format): the topic and its three records, then one more.
+      const after = kafka().admin();
+      await after.connect();
+      expect(await after.fetchTopicOffsets(topic)).to.deep.include({
+        partition: 0,
+        offset: "3",
+        high: "3",
+        low: "0",
+      });
+      await after.disconnect();
+      const again = kafka().producer({ createPartitioner: Partitioners.DefaultPartitioner });
+      await again.connect();
+      await again.send({ topic, acks: -1, messages: [{ value: "d" }] });
+      await again.disconnect();
+      const consumer = kafka().consumer({ groupId: `${topic}-after-restart` });
+      const received = await consumeUntil(consumer, topic, (values) => values.length >= 4);
+      expect(received).to.deep.equal(["a", "b", "c", "d"]);
+      process.stdout.write(
+        `      kill ${timings["kafka cluster killed"]} ms, restart ${timings["kafka cluster restarted"]} ms\n`,
+      );
+    });
+
+    it("rejects restart while the broker runs, kill while it is down, and unknown names", async function () {
+      const pid = cluster.pid;
+      expect((await rejection(set!.restart(name))).message).to.match(/is running \(kill it first\)/);
+      expect(cluster.pid).to.equal(pid);
+      expect(await connectResult(port())).to.equal("connected");
+      expect((await rejection(set!.kill("nope"))).message).to.contain('no Kafka cluster "nope"');
+      expect((await rejection(set!.restart("nope"))).message).to.contain(name);
+
+      await set!.kill(name);
+      expect((await rejection(set!.kill(name))).message).to.match(/not running/);
+      await set!.restart(name);
+      expect(await connectResult(port())).to.equal("connected");
+    });
+
+    if (security === "plaintext") {
+      it("a restart that cannot bind its port fails with the broker's log, and can be tried again", async function () {
+        await set!.kill(name);
+        // Holds the port and hangs up on every connection (the start probe's included).
+        const squatter = createServer((socket) => socket.destroy());
+        await new Promise<void>((resolve) => squatter.listen(port(), "127.0.0.1", resolve));
+        let error: Error;
+        try {
+          error = await rejection(set!.restart(name));
+        } finally {
+          await new Promise((resolve) => squatter.close(resolve));
+        }
+        expect(error).to.be.instanceOf(KafkaLaunchError);
+        expect(error.message)
+          .to.contain(`kafka-${name}`)
+          .and.contain(cluster.logFile!)
+          .and.match(/Address already in use|BindException/);
+        expect(processesMatching(cluster.dataDir!)).to.deep.equal([]);
+        await set!.restart(name);
+        expect(await connectResult(port())).to.equal("connected");
+      });
+
+      it("external mode cannot kill or restart the brokers it connects to", async function () {
+        const external = await connectKafkaClusters({ brokers: { [name]: cluster.brokers } });
+        for (const attempt of [external.kill(name), external.restart(name)]) {
+          const error = await rejection(attempt);
+          expect(error).to.be.instanceOf(KafkaLaunchError);
+          expect(error.message).to.match(/external mode: cannot (kill|restart)/);
+        }
+        expect(await connectResult(port())).to.equal("connected");
+      });
+    }
+
+    it("stop() ends the restarted broker and deletes its data dir; kill and restart then reject", async function () {
+      const pid = cluster.pid!;
+      await set!.stop();
+      expect(pidAlive(pid)).to.equal(false);
+      expect(processesMatching(cluster.dataDir!)).to.deep.equal([]);
+      expect(existsSync(cluster.dataDir!)).to.equal(false);
+      expect((await rejection(set!.restart(name))).message).to.match(/stopped/);
+      expect((await rejection(set!.kill(name))).message).to.match(/stopped/);
+    });
+  });
+}
 
 describe("Kafka launcher failures", function () {
   this.timeout(120_000);
