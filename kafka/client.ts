@@ -28,6 +28,17 @@ const QUIET_PREFIXES = [
 ];
 
 /**
+ * A broker that does not answer, as kafkajs logs it on every attempt at error level: at debug, since the
+ * callers report a datacenter's state once ("datacenter unreachable" and "datacenter reachable again" in
+ * the replicator; "events publishing failed", "replica consumer: Kafka not reachable" in the service).
+ */
+export const CONNECTION_FAILURE_PREFIXES: readonly string[] = [
+  "Connection error:",
+  "Connection timeout",
+  "Failed to connect to seed broker",
+];
+
+/**
  * Broker answers kafkajs logs at error level although they are routine and retried (a rebalance, a
  * coordinator still loading or moved, the previous transaction still completing): logged at debug, so
  * that error lines are what an operator must act on. kafkajs 2.2.4's messages for codes 27, 14, 15, 16
@@ -47,7 +58,10 @@ export function kafkaLogCreator(logger: Logger) {
     ({ level, log }: { level: number; log: { message: string; [k: string]: unknown } }) => {
       const { message, timestamp: _t, logger: _l, ...extra } = log;
       if (QUIET_PREFIXES.some((prefix) => message.startsWith(prefix))) return;
-      const routine = ROUTINE_BROKER_ANSWERS.has(message) || ROUTINE_BROKER_ANSWERS.has(String(extra.error));
+      const routine =
+        ROUTINE_BROKER_ANSWERS.has(message) ||
+        ROUTINE_BROKER_ANSWERS.has(String(extra.error)) ||
+        CONNECTION_FAILURE_PREFIXES.some((prefix) => message.startsWith(prefix));
       if (routine) logger.debug(extra, `kafkajs: ${message}`);
       else if (level === logLevel.ERROR) logger.error(extra, `kafkajs: ${message}`);
       else if (level === logLevel.WARN) logger.warn(extra, `kafkajs: ${message}`);

@@ -77,7 +77,12 @@ export class Replicator {
       wake: () => this.wake(),
       isLeader: () => this.isLeader,
     };
-    this.dcs = new Datacenters(ctx);
+    // A datacenter back after an outage: its pipelines' paused partitions resume now, the next round
+    // starts the pipelines that could not start meanwhile.
+    this.dcs = new Datacenters(ctx, (name) => {
+      for (const task of this.discovery.tasks.values()) task.datacenterBack(name);
+      this.wake();
+    });
     this.election = new Election(ctx, () => {
       const home = this.config.replicator.datacenter ?? this.config.datacenters[0]?.name;
       return home === undefined ? undefined : this.dcs.get(home);

@@ -8,6 +8,7 @@ import { staticPartitionAssigner, type EngineSlot } from "../assignment.js";
 import { DirectProducer } from "../../kafka/direct-producer.js";
 import { KafkaError } from "../../kafka/errors.js";
 import {
+  DIRECT_MAX_RETRY_MS,
   DIRECT_REQUESTS_IN_FLIGHT,
   FETCH_MAX_BYTES,
   FETCH_MAX_BYTES_PER_PARTITION,
@@ -40,7 +41,10 @@ export function createDestination(
   const exactlyOnce = ctx.delivery === "exactly-once";
   const direct = exactlyOnce
     ? undefined
-    : DirectProducer.create(kafka, targetTopic, { maxInFlightRequests: DIRECT_REQUESTS_IN_FLIGHT });
+    : DirectProducer.create(kafka, targetTopic, {
+        maxInFlightRequests: DIRECT_REQUESTS_IN_FLIGHT,
+        maxRetryMs: DIRECT_MAX_RETRY_MS,
+      });
   if (direct) return { direct };
   if (!exactlyOnce) log.info("kafkajs cluster factory not found: sending through kafkajs's producer");
   const producer = kafka.producer({

@@ -1,6 +1,9 @@
 /**
  * The datacenters of one engine: per datacenter its kafkajs client and admin, whether its last discovery
- * answered (with backoff while it does not), its topics, and what its registry topic announced.
+ * answered, its topics, and what its registry topic announced. An unreachable datacenter (its discovery
+ * failed, or a pipeline's send to it did and a check confirmed it) is probed on its own, about every
+ * second whatever the outage's length, and the pipelines hear of its return at once (`onReachable`). One
+ * log line when it goes, one when it comes back.
  */
 import type { Admin, Kafka } from "kafkajs";
 import { datacenterSecurity, OWN_TOPIC_PREFIX, type DatacenterConfig } from "../config.js";
@@ -30,6 +33,10 @@ export interface Datacenter {
   discovery?: Promise<void>;
   /** Topic → partition count, from the last successful discovery. */
   topics: Map<string, number>;
+  /** The probe of an unreachable datacenter, scheduled after the backoff. */
+  probe?: NodeJS.Timeout;
+  /** When its discovery last answered (ms since the epoch). */
+  answeredAt?: number;
 }
 
 /** Connects a datacenter's admin client once. */
@@ -42,7 +49,11 @@ export async function connectAdmin(dc: Datacenter): Promise<void> {
 export class Datacenters {
   private readonly dcs = new Map<string, Datacenter>();
 
-  constructor(private readonly ctx: EngineContext) {}
+  constructor(
+    private readonly ctx: EngineContext,
+    /** A datacenter answered again after it was unreachable. */
+    private readonly onReachable: (name: string) => void = () => undefined,
+  ) {}
 
   /** The datacenter named `name`, its clients created on first use. */
   get(name: string): Datacenter {
@@ -100,17 +111,31 @@ export class Datacenters {
       .map((dc) => dc.config.name);
   }
 
+  /**
+   * A send to `name` failed in a way worth retrying: checks now whether the datacenter answers (unless a
+   * check is in flight or it is known unreachable), so that an outage is seen, and its end, at once.
+   */
+  check(name: string): void {
+    const dc = this.dcs.get(name);
+    if (!dc || !dc.reachable || !this.ctx.running()) return;
+    if (Date.now() - (dc.answeredAt ?? 0) < DISCOVERY_BACKOFF.maxMs) return; // it answered a moment ago
+    dc.nextAttemptAt = 0;
+    void this.discover(dc);
+  }
+
   /** Drops a datacenter's clients (closed in the background); the next use creates new ones. */
   drop(name: string): void {
     const dc = this.dcs.get(name);
     if (!dc) return;
     this.dcs.delete(name);
+    clearTimeout(dc.probe);
     void close(dc);
   }
 
   /** Waits for the discoveries in flight, then closes every datacenter's clients. */
   async closeAll(): Promise<void> {
     const all = this.all();
+    for (const dc of all) clearTimeout(dc.probe);
     await Promise.all(all.map((dc) => dc.discovery ?? Promise.resolve()));
     await Promise.all(all.map(close));
     this.dcs.clear();
@@ -137,14 +162,28 @@ export class Datacenters {
       const topics = new Map<string, number>();
       for (const t of metadata.topics) topics.set(t.name, t.partitions.length);
       dc.topics = topics;
-      if (!dc.reachable) this.ctx.logger.info({ datacenter: dc.config.name }, "datacenter reachable again");
+      const back = !dc.reachable;
+      dc.answeredAt = Date.now();
       dc.reachable = true;
       dc.failures = 0;
       dc.lastError = undefined;
+      if (back) {
+        this.ctx.logger.info({ datacenter: dc.config.name }, "datacenter reachable again");
+        this.onReachable(dc.config.name);
+      }
     } catch (err) {
       dc.failures++;
-      const { initialMs, maxMs, maxDoublings } = DISCOVERY_BACKOFF;
-      dc.nextAttemptAt = Date.now() + Math.min(maxMs, initialMs * 2 ** Math.min(dc.failures, maxDoublings));
+      const { initialMs, maxMs } = DISCOVERY_BACKOFF;
+      const delay = Math.min(maxMs, initialMs * 2 ** Math.min(dc.failures - 1, 8));
+      dc.nextAttemptAt = Date.now() + delay;
+      // Probed on its own (a destination only is not in the discovery rounds), until it answers.
+      clearTimeout(dc.probe);
+      dc.probe = setTimeout(() => {
+        dc.probe = undefined;
+        dc.nextAttemptAt = 0;
+        if (this.ctx.running() && this.dcs.get(dc.config.name) === dc) void this.discover(dc);
+      }, delay);
+      dc.probe.unref();
       // What the security settings suggest (a plaintext client at a TLS listener), in the log and /healthz.
       const error = explainConnectionError(errorText(err), dc.config.security);
       if (dc.reachable)

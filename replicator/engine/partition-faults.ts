@@ -30,13 +30,16 @@ export interface PartitionControl {
   acknowledge(partition: number, offset: string): void;
   /** Whether the pipeline is stopping (no retry then). */
   stopping(): boolean;
+  /** A retriable failure: let the destination datacenter be checked (an outage is then seen at once). */
+  suspect(err: unknown): void;
 }
 
 export class PartitionFaults {
   readonly byPartition = new Map<number, PartitionFault>();
   /** Consecutive failed attempts per partition (the backoff), cleared by an acknowledgement. */
   private readonly attempts = new Map<number, number>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  /** The retry timer of each retrying partition. */
+  private readonly timers = new Map<number, NodeJS.Timeout>();
 
   constructor(
     private readonly ctx: EngineContext,
@@ -92,14 +95,29 @@ export class PartitionFaults {
     };
     if (attempt === 1) this.log.warn(line, "partition not replicated; retrying it alone");
     else this.log.debug(line, "partition retry failed");
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      if (this.control.stopping() || this.byPartition.get(partition)?.state !== "retrying") return;
-      this.byPartition.delete(partition);
-      this.control.resume(partition, failure.resumeAt);
-    }, delay);
+    clearTimeout(this.timers.get(partition));
+    const timer = setTimeout(() => this.retry(partition), delay);
     timer.unref();
-    this.timers.add(timer);
+    this.timers.set(partition, timer);
+    this.control.suspect(cause);
+  }
+
+  /** The destination answers again after an outage: every retrying partition tries now, not at its backoff. */
+  retryNow(): void {
+    for (const [partition, fault] of [...this.byPartition]) {
+      if (fault.state !== "retrying") continue;
+      this.attempts.set(partition, 0); // the next failure starts the backoff again
+      this.retry(partition);
+    }
+  }
+
+  private retry(partition: number): void {
+    clearTimeout(this.timers.get(partition));
+    this.timers.delete(partition);
+    const fault = this.byPartition.get(partition);
+    if (this.control.stopping() || fault?.state !== "retrying") return;
+    this.byPartition.delete(partition);
+    this.control.resume(partition, fault.offset === "-1" ? undefined : fault.offset);
   }
 
   /** An acknowledgement: after failed attempts, the partition is healthy again (one line). */
@@ -112,13 +130,15 @@ export class PartitionFaults {
 
   /** A partition that moved to another member in a rebalance: its new owner deals with it. */
   forget(partition: number): void {
+    clearTimeout(this.timers.get(partition));
+    this.timers.delete(partition);
     this.byPartition.delete(partition);
     this.attempts.delete(partition);
   }
 
   /** No retry after a stop. */
   close(): void {
-    for (const timer of this.timers) clearTimeout(timer);
+    for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
   }
 }

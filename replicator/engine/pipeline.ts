@@ -91,6 +91,7 @@ export class PipelineTask {
           this.commits.acknowledge(partition, offset);
       },
       stopping: () => this.state === "stopping",
+      suspect: () => this.dcs.check(pipeline.destinationDc),
     });
     const exactlyOnce = ctx.delivery === "exactly-once";
     this.commits = new OffsetCommits({
@@ -403,6 +404,11 @@ export class PipelineTask {
         throw err;
       }
     }
+  }
+
+  /** A datacenter of this pipeline answers again after an outage: its retrying partitions try now. */
+  datacenterBack(name: string): void {
+    if (name === this.pipeline.destinationDc || name === this.pipeline.sourceDc) this.faults.retryNow();
   }
 
   /** The partitions stopped at a refused record try it again (after a configuration change). */
