@@ -71,7 +71,11 @@ export class TransactionGroup {
    * transaction; resolves once that transaction is committed and rejects if it was aborted. A caller
    * waits for this before it adds the next slice of the same partition.
    */
-  run(position: SourcePosition, requests: Message[][], options: { alone?: boolean } = {}): Promise<void> {
+  run(
+    position: SourcePosition | undefined,
+    requests: Message[][],
+    options: { alone?: boolean } = {},
+  ): Promise<void> {
     const alone = options.alone === true;
     let round = this.queue[this.queue.length - 1];
     if (!round || round.alone || alone) {
@@ -80,10 +84,20 @@ export class TransactionGroup {
       round = { ...newRound(), alone };
       this.queue.push(round);
     }
-    round.positions.push(position);
+    if (position) round.positions.push(position);
     round.requests.push(requests);
     this.schedule();
     return round.done;
+  }
+
+  /**
+   * Resolves once the producer's transactional id is initialised, in a turn of its own. The broker
+   * answers that only after it completed or aborted a transaction of an earlier producer of the id still
+   * pending — a commit whose answer was lost when the destination went away may have gone through — so
+   * positions read from the destination group afterwards are final.
+   */
+  settled(): Promise<void> {
+    return this.run(undefined, [], { alone: true });
   }
 
   private schedule(): void {
@@ -113,11 +127,12 @@ export class TransactionGroup {
       for (const p of round.positions) {
         byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), { partition: p.partition, offset: p.offset }]);
       }
-      await txn.sendOffsets({
-        consumerGroupId: this.groupId,
-        topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
-      });
-      await txn.commit();
+      if (byTopic.size > 0)
+        await txn.sendOffsets({
+          consumerGroupId: this.groupId,
+          topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
+        });
+      await txn.commit(); // nothing added (settled()): no request
       round.settle();
     } catch (error) {
       await txn?.abort().catch(() => undefined);

@@ -13,7 +13,7 @@ import { createKafka } from "../../kafka/client.js";
 import { explainConnectionError } from "../../kafka/security.js";
 import { errorFields, errorText } from "../../common/log.js";
 import type { RegistryReader } from "./registry-reader.js";
-import { DISCOVERY_BACKOFF } from "./tuning.js";
+import { DISCOVERY_BACKOFF, REFUSED_BACKOFF } from "./tuning.js";
 import type { EngineContext } from "./types.js";
 
 export interface Datacenter {
@@ -173,7 +173,7 @@ export class Datacenters {
       }
     } catch (err) {
       dc.failures++;
-      const { initialMs, maxMs } = DISCOVERY_BACKOFF;
+      const { initialMs, maxMs } = refusesClient(err) ? REFUSED_BACKOFF : DISCOVERY_BACKOFF;
       const delay = Math.min(maxMs, initialMs * 2 ** Math.min(dc.failures - 1, 8));
       dc.nextAttemptAt = Date.now() + delay;
       // Probed on its own (a destination only is not in the discovery rounds), until it answers.
@@ -201,6 +201,27 @@ export class Datacenters {
     }
   }
 }
+
+/**
+ * Whether a failure is the datacenter refusing this client (SASL, TLS, authorisation) rather than not
+ * answering: the cause, or one of its causes, says so.
+ */
+export function refusesClient(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
+    const { name, message, type } = e as { name?: unknown; message?: unknown; type?: unknown };
+    if (name === "KafkaJSSASLAuthenticationError") return true;
+    if (
+      typeof type === "string" &&
+      /AUTHORIZATION_FAILED|SASL_AUTHENTICATION_FAILED|UNSUPPORTED_SASL_MECHANISM/.test(type)
+    )
+      return true;
+    if (typeof message === "string" && REFUSAL.test(message)) return true;
+  }
+  return false;
+}
+
+const REFUSAL =
+  /SASL|authenticat|certificate|self[- ]signed|unable to verify|handshake|wrong version number|before secure TLS connection/i;
 
 async function close(dc: Datacenter): Promise<void> {
   const reader = dc.registryReader;

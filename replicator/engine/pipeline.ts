@@ -20,7 +20,7 @@ import { errorFields, errorText } from "../../common/log.js";
 import { sleep } from "../../common/time.js";
 import { createDestination, createSourceConsumer, viaKafkajs, type Destination } from "./clients.js";
 import { OffsetCommits } from "./commits.js";
-import type { Datacenters } from "./datacenters.js";
+import { connectAdmin, type Datacenters } from "./datacenters.js";
 import { nextSlice, type SliceOptions } from "./slicing.js";
 import { SliceDelivery } from "./delivery.js";
 import { PartitionFaults } from "./partition-faults.js";
@@ -67,6 +67,8 @@ export class PipelineTask {
   /** Source partitions paused after a failed send: retrying (with backoff) or stopped (error policy). */
   readonly faults: PartitionFaults;
   private readonly delivery: SliceDelivery;
+  /** Exactly-once: partitions reading their position from the destination before they resume. */
+  private readonly resuming = new Set<number>();
   private readonly log: Logger;
 
   constructor(
@@ -331,7 +333,7 @@ export class PipelineTask {
     const { producer, direct } = this.destination;
     if (!producer && !direct) throw new ReplicatorError("NOT_STARTED", `pipeline ${p.id} has no producer`);
     // A partition paused after a failure takes no batch until it resumes (with a seek: this one is stale).
-    if (this.faults.has(batch.partition)) return;
+    if (this.faults.has(batch.partition) || this.resuming.has(batch.partition)) return;
     const targetPartition =
       batch.partition < this.targetPartitions
         ? batch.partition
@@ -351,7 +353,14 @@ export class PipelineTask {
       : viaKafkajs(producer!, p.targetTopic);
     let i = 0;
     while (i < batch.messages.length) {
-      if (!isRunning() || isStale() || this.revoking || this.faults.has(batch.partition)) return;
+      if (
+        !isRunning() ||
+        isStale() ||
+        this.revoking ||
+        this.faults.has(batch.partition) ||
+        this.resuming.has(batch.partition)
+      )
+        return;
       // Exactly-once: sent and acknowledged, then resolved. At-least-once: queued behind the partition's
       // earlier sends, then resolved: the fetch position moves on, the committed one follows the acks.
       const from = batch.messages[i];
@@ -426,6 +435,7 @@ export class PipelineTask {
 
   /** Resumes a paused partition at `offset` (else its acknowledged position), with a new send lane. */
   private resume(partition: number, offset: string | undefined): void {
+    if (this.transactions) return void this.resumeExactlyOnce(partition, offset);
     const topic = this.pipeline.sourceTopic;
     const position =
       offset ??
@@ -440,6 +450,38 @@ export class PipelineTask {
         "partition could not resume; the pipeline restarts",
       );
       this.fail(err);
+    }
+  }
+
+  /**
+   * Exactly-once: resumes at the position the destination group holds, read once the transactional id is
+   * initialised again (TransactionGroup.settled): a commit whose answer was lost in an outage may have
+   * gone through, and the position in memory would then write its records a second time. Still
+   * unreachable: the partition fails again (paused, retried; at once when the datacenter is back).
+   */
+  private async resumeExactlyOnce(partition: number, offset: string | undefined): Promise<void> {
+    const { sourceTopic: topic, destinationDc } = this.pipeline;
+    this.resuming.add(partition); // a batch fetched before the pause must not go out meanwhile
+    try {
+      await this.transactions!.settled();
+      const dst = this.dcs.get(destinationDc);
+      await connectAdmin(dst);
+      const committed = await dst.admin.fetchOffsets({ groupId: this.groupId, topics: [topic] });
+      const stored = committed.flatMap((t) => t.partitions).find((p) => p.partition === partition)?.offset;
+      const position =
+        stored !== undefined && stored !== "-1" && stored !== ""
+          ? stored
+          : (offset ?? this.eosStart?.get(partition)?.toString());
+      if (this.state === "stopping") return;
+      if (position !== undefined) {
+        this.eosStart?.set(partition, BigInt(position));
+        this.consumer?.seek({ topic, partition, offset: position });
+      }
+      this.resuming.delete(partition);
+      this.consumer?.resume([{ topic, partitions: [partition] }]);
+    } catch (err) {
+      this.resuming.delete(partition);
+      if (this.state !== "stopping") this.faults.failed(partition, err);
     }
   }
 

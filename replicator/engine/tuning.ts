@@ -44,6 +44,12 @@ export const PRODUCER_RETRY = { retries: 10, initialRetryTime: 300, maxRetryTime
  * outage (one connection attempt a second; the pipelines resume within about a second of its return).
  */
 export const DISCOVERY_BACKOFF = { initialMs: 250, maxMs: 1000 };
+/**
+ * The probes of a datacenter that answers but refuses this client (authentication, TLS, authorisation):
+ * 500 ms doubling to 30 s. Only a configuration change fixes that (hot reload reconnects at once), and
+ * each refused attempt costs the broker a handshake and the log kafkajs's lines.
+ */
+export const REFUSED_BACKOFF = { initialMs: 500, maxMs: 30_000 };
 /** At-least-once: the longest wait between two attempts of a send inside the destination sender (its retries). */
 export const DIRECT_MAX_RETRY_MS = 1000;
 /** How long start() waits for the first election result before it goes on as a follower. */

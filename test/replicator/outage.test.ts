@@ -42,7 +42,12 @@ describe("replicator: a destination datacenter's outage", function () {
 
   before(async function () {
     this.timeout(120_000);
-    set = await startKafkaClusters({ names: ["out1", "out2"] });
+    // A killed broker's registration outlives it by broker.session.timeout.ms (9 s by default): the
+    // controller refuses the restarted one until then. 3 s keeps each outage close to its nominal length.
+    set = await startKafkaClusters({
+      names: ["out1", "out2"],
+      brokerProperties: { "broker.session.timeout.ms": 3000, "broker.heartbeat.interval.ms": 500 },
+    });
     const client = (name: string) =>
       new kafkajs.Kafka({
         clientId: `test-${name}`,
