@@ -11,10 +11,12 @@
  * - A failure is kept per partition: later `enqueue` calls of that partition reject with it and
  *   `onFailure` runs once for it; the other partitions go on. `reset` opens the partition again (after
  *   the pipeline moved its fetch position back to the acknowledged one).
+ * - `close` (a stopping pipeline): later `enqueue` calls reject, so that `drain` covers every send made.
  */
 export class OrderedSends {
   private readonly lanes = new Map<number, { tail: Promise<void>; open: Promise<void>[] }>();
   private readonly failed = new Map<number, { error: unknown }>();
+  private closed = false;
 
   constructor(
     private readonly depth: number,
@@ -50,6 +52,8 @@ export class OrderedSends {
     }
     const failure = this.failed.get(partition);
     if (failure) throw failure.error;
+    // Closed while this call waited for room: a send made now would come after the final drain.
+    if (this.closed) throw new RangeError("ordered sends closed");
     const done = lane.tail.then(send).then(onAcked);
     const open = lane.open;
     const tracked = done.then(
@@ -74,6 +78,11 @@ export class OrderedSends {
   reset(partition: number): void {
     this.failed.delete(partition);
     this.lanes.delete(partition);
+  }
+
+  /** No send is queued from now on (`enqueue` rejects): what `drain` waits for is all there will be. */
+  close(): void {
+    this.closed = true;
   }
 
   /** Resolves when every send queued so far has settled (acknowledged or failed). */

@@ -300,6 +300,7 @@ export class PipelineTask {
       // owner of the partitions re-reads as little as possible.
       try {
         this.consumer.pause([{ topic: this.pipeline.sourceTopic }]);
+        this.sends.close();
         await Promise.race([this.sends.drain(), sleep(ALO_STOP_DRAIN_MS, { unref: true })]);
         await this.commits.commitNow();
       } catch (err) {
@@ -356,6 +357,7 @@ export class PipelineTask {
       if (
         !isRunning() ||
         isStale() ||
+        this.state === "stopping" || // stop() commits what was sent before it: nothing may go out after
         this.revoking ||
         this.faults.has(batch.partition) ||
         this.resuming.has(batch.partition)

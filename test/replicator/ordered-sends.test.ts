@@ -157,6 +157,34 @@ describe("OrderedSends (at-least-once pipelining)", () => {
     expect(failures).to.have.length(1);
   });
 
+  it("close: a call waiting for room rejects instead of sending after the drain began", async () => {
+    const sends = new OrderedSends(1);
+    const first = deferred();
+    let made = 0;
+    await sends.enqueue(
+      0,
+      () => first.promise,
+      () => undefined,
+    );
+    const waiting = sends.enqueue(
+      0,
+      async () => {
+        made++;
+      },
+      () => undefined,
+    );
+    sends.close();
+    const drained = sends.drain();
+    first.resolve();
+    await drained;
+    await waiting.then(
+      () => expect.fail("enqueue after close must reject"),
+      (err: unknown) => expect(String(err)).to.match(/closed/),
+    );
+    expect(made).to.equal(0);
+    expect(sends.pending).to.equal(0);
+  });
+
   it("rejects a depth below 1", () => {
     expect(() => new OrderedSends(0)).to.throw(RangeError, /depth/);
   });
