@@ -23,9 +23,11 @@ import {
   type BenchResult,
   type LicensingResult,
   type ReplicatorResult,
+  type ScaleRow,
 } from "./lib/report.js";
 import { runReplication, type ReplicationParams, type ReplicationRun } from "./replication/measure.js";
 import { allReplicators } from "./replication/replicators.js";
+import { runScale } from "./replication/scale.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CHAIN_IDS = [31337, 31338, 31339, 31340, 31341, 31342, 31343, 31344];
@@ -86,6 +88,53 @@ async function replication(options: BenchOptions, notes: string[]): Promise<Repl
           : {}),
     });
   });
+}
+
+/** The scale rows: per topic count, every replicator on fresh topics (interleaved), one run each. */
+async function scale(options: BenchOptions): Promise<NonNullable<BenchResult["scale"]>> {
+  const candidates = allReplicators({
+    mm2Tasks: options.mm2Tasks,
+    projectWorkers: options.projectWorkers === "auto" ? "auto" : Number(options.projectWorkers),
+  }).filter((r) => (options.replicators as string[]).includes(r.id) && r.unavailable() === null);
+  const runs: ScaleRow[] = [];
+  const kafkaLib = kafkaLibDir();
+  progress("scale: starting two local Kafka clusters (dc1, dc2)");
+  const kafka: KafkaSet = await startKafkaClusters({ names: ["dc1", "dc2"], heap: "1g" });
+  try {
+    const [source, destination] = kafka.clusters;
+    if (!source || !destination) throw new Error("expected two clusters");
+    for (const topics of options.scaleTopics) {
+      for (const replicator of candidates) {
+        progress(`scale: ${replicator.label}, ${topics} topics`);
+        const run = await runScale(
+          replicator,
+          {
+            topics,
+            records: options.scaleRecords,
+            valueBytes: options.valueBytes,
+            timeoutSeconds: options.scaleTimeout,
+          },
+          { source, destination, kafkaLib, progress },
+        );
+        runs.push({
+          replicator: replicator.id,
+          label: replicator.label,
+          topics,
+          completeSeconds: run.completeSeconds,
+          firstRecordSeconds: run.firstRecordSeconds,
+          topicsComplete: run.topicsComplete,
+          peakRssMiB: run.peakRssMiB,
+          cpuSeconds: run.cpuSeconds,
+          peakConnections: run.peakConnections,
+          ...(run.error ? { error: run.error } : {}),
+        });
+      }
+    }
+  } finally {
+    progress("scale: stopping Kafka");
+    await kafka.stop();
+  }
+  return { records: options.scaleRecords, valueBytes: options.valueBytes, runs };
 }
 
 const METHOD_LABELS: Record<string, string> = {
@@ -231,7 +280,16 @@ export async function main(argv: readonly string[]): Promise<number> {
     notes,
   };
   let failures = 0;
-  if (options.only !== "replication") {
+  if (options.only === undefined || options.only === "scale") {
+    try {
+      if (options.scaleTopics.length > 0) result.scale = await scale(options);
+    } catch (error) {
+      failures++;
+      notes.push(`scale aborted: ${errorText(error)}`);
+      progress(`scale aborted: ${errorText(error)}`);
+    }
+  }
+  if (options.only === undefined || options.only === "licensing") {
     try {
       result.licensing = { methods: await licensing(options) };
     } catch (error) {
@@ -240,7 +298,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       progress(`licensing aborted: ${errorText(error)}`);
     }
   }
-  if (options.only !== "licensing") {
+  if (options.only === undefined || options.only === "replication") {
     try {
       result.replication = {
         loader: "kafkajs (2,000-record batches, 4 in flight, acks=1, no compression)",

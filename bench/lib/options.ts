@@ -15,7 +15,7 @@ const splitList = (s: string): string[] =>
 const int = (min: number) => z.coerce.number().int().min(min);
 
 export const optionsSchema = z.object({
-  only: z.enum(["replication", "licensing"]).optional(),
+  only: z.enum(["replication", "scale", "licensing"]).optional(),
   repeat: int(1),
   quick: z.boolean(),
   out: z.string().min(1),
@@ -34,6 +34,13 @@ export const optionsSchema = z.object({
     .pipe(z.array(z.enum(REPLICATOR_IDS)).min(1)),
   mm2Tasks: int(1),
   projectWorkers: z.string().regex(/^(auto|[1-9]\d*)$/, 'a number of engines or "auto"'),
+  // scale
+  scaleTopics: z
+    .string()
+    .regex(/^(none|[1-9]\d*(\s*,\s*[1-9]\d*)*)$/, 'topic counts such as "10,100,1000", or "none"')
+    .transform((s) => (s === "none" ? [] : splitList(s).map(Number))),
+  scaleRecords: int(1),
+  scaleTimeout: int(1),
   // licensing
   chains: int(1),
   methods: z
@@ -69,6 +76,9 @@ export const DEFAULTS = {
   replicators: REPLICATOR_IDS.join(","),
   mm2Tasks: 4,
   projectWorkers: "auto",
+  scaleTopics: "10,100,1000",
+  scaleRecords: 20,
+  scaleTimeout: 300,
   chains: 3,
   methods: LICENSING_IDS.join(","),
   naiveLicenses: 100,
@@ -88,6 +98,7 @@ export const DEFAULTS = {
 /** `--quick`: small sizes for a first look or a smoke test (explicit options still win). */
 export const QUICK = {
   records: 20_000,
+  scaleTopics: "10,100",
   latencyRate: 200,
   latencySeconds: 5,
   latencyWarmup: 2,
@@ -102,7 +113,7 @@ export const QUICK = {
 
 /** option name → [flag, help]; the flags are the kebab-case names. */
 const HELP_LINES: [string, string][] = [
-  ["only", "replication | licensing (default: both)"],
+  ["only", "replication | scale | licensing (default: all three)"],
   ["repeat", "repetitions of every measurement; median and spread are reported"],
   ["quick", "small sizes (see below); explicit options still win"],
   ["out", "results directory (latest.json, latest.md and timestamped copies)"],
@@ -120,6 +131,9 @@ const HELP_LINES: [string, string][] = [
     "project-workers",
     "replication: replicator.workers of the project's replicator (engine threads; its default)",
   ],
+  ["scale-topics", 'scale: topic counts of the scale rows (1 partition each), or "none"'],
+  ["scale-records", "scale: records of --value-bytes per topic"],
+  ["scale-timeout", "scale: seconds until every topic must be complete in the destination"],
   ["chains", "licensing: number of local chains"],
   ["methods", `licensing: comma-separated, of ${LICENSING_IDS.join(", ")}`],
   ["naive-licenses", "licensing: licenses of the naive client (call + wait each)"],

@@ -1,5 +1,5 @@
 /**
- * CPU time and peak memory of a running process from Linux /proc. Processes started with
+ * CPU time, peak memory and broker connections of a running process from Linux /proc. Processes started with
  * `startManaged` run under a guard (bash); {@link findDescendant} finds the real program below it.
  */
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
@@ -83,5 +83,42 @@ export function processUsage(pid: number): ProcessUsage | undefined {
     return { cpuSeconds, peakRssMiB };
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Established TCP connections of process `pid` to any of `ports` (the brokers): its socket inodes
+ * (/proc/<pid>/fd) matched against the kernel's tables (/proc/<pid>/net/tcp and tcp6). Threads share
+ * the descriptors, so worker threads count with their process.
+ */
+export function tcpConnections(pid: number, ports: ReadonlySet<number>): number {
+  try {
+    const inodes = new Set<string>();
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (match?.[1]) inodes.add(match[1]);
+      } catch {
+        // closed meanwhile
+      }
+    }
+    let count = 0;
+    for (const table of ["tcp", "tcp6"]) {
+      let text = "";
+      try {
+        text = readFileSync(`/proc/${pid}/net/${table}`, "utf8");
+      } catch {
+        continue;
+      }
+      for (const line of text.split("\n").slice(1)) {
+        const fields = line.trim().split(/\s+/);
+        // local_address rem_address st ... inode (field 9)
+        const remotePort = Number.parseInt(fields[2]?.split(":")[1] ?? "", 16);
+        if (fields[3] === "01" && ports.has(remotePort) && inodes.has(fields[9] ?? "")) count++;
+      }
+    }
+    return count;
+  } catch {
+    return 0;
   }
 }

@@ -57,6 +57,20 @@ export interface RatioLine {
   value: number | null;
 }
 
+/** One scale run of one replicator (bench/replication/scale.ts), as the report shows it. */
+export interface ScaleRow {
+  replicator: string;
+  label: string;
+  topics: number;
+  completeSeconds: number | null;
+  firstRecordSeconds: number | null;
+  topicsComplete: number;
+  peakRssMiB: number | null;
+  cpuSeconds: number | null;
+  peakConnections: number | null;
+  error?: string;
+}
+
 export interface BenchResult {
   schema: 1;
   startedAt: string;
@@ -66,6 +80,8 @@ export interface BenchResult {
   versions: Versions;
   parameters: Record<string, unknown>;
   replication?: { loader: string; replicators: ReplicatorResult[] };
+  /** The scale rows: per replicator and topic count, one run each. */
+  scale?: { records: number; valueBytes: number; runs: ScaleRow[] };
   licensing?: { methods: LicensingResult[] };
   ratios: RatioLine[];
   targets: TargetCheck[];
@@ -325,6 +341,47 @@ export function renderMarkdown(result: BenchResult): string {
           ".",
       );
     }
+  }
+  if (result.scale && result.scale.runs.length > 0) {
+    const { records, valueBytes } = result.scale;
+    out.push("");
+    out.push(
+      `### Scale: N topics × 1 partition × ${fmt(records)} records of ${fmt(valueBytes)} B (dc1 → dc2)`,
+    );
+    out.push("");
+    out.push(
+      "Topics created and loaded before the replicator starts; times from its start. Connections: the peak of " +
+        "the replicator process's established TCP connections to the two brokers. One run each.",
+    );
+    out.push("");
+    const rows = result.scale.runs.map((r) => [
+      r.label,
+      fmt(r.topics),
+      r.error
+        ? `failed: ${r.error.split("\n")[0]}`
+        : r.completeSeconds === null
+          ? `> timeout (${fmt(r.topicsComplete)} complete)`
+          : fmt(r.completeSeconds, 1),
+      r.firstRecordSeconds === null ? "–" : fmt(r.firstRecordSeconds, 1),
+      r.peakRssMiB === null ? "–" : fmt(r.peakRssMiB),
+      r.cpuSeconds === null ? "–" : fmt(r.cpuSeconds, 1),
+      r.peakConnections === null ? "–" : fmt(r.peakConnections),
+    ]);
+    out.push(
+      table(
+        [
+          "replicator",
+          "topics",
+          "all in destination s",
+          "first record s",
+          "peak RSS MiB",
+          "CPU s",
+          "broker connections",
+        ],
+        rows,
+        ["l"],
+      ),
+    );
   }
   if (result.licensing) {
     out.push("");

@@ -62,7 +62,7 @@ export interface ReplicationRun {
 
 export type Progress = (line: string) => void;
 
-function client(cluster: KafkaCluster, id: string): Kafka {
+export function client(cluster: KafkaCluster, id: string): Kafka {
   return new Kafka({
     clientId: `bench-${id}`,
     brokers: cluster.brokers,
@@ -319,7 +319,7 @@ async function produceSteadily(
   return total - warmup;
 }
 
-async function waitFor(
+export async function waitFor(
   check: () => Promise<boolean>,
   timeoutMs: number,
   intervalMs: number,

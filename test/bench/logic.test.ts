@@ -70,6 +70,17 @@ describe("bench: options", () => {
     });
     expect(options?.replicators).to.deep.equal(["mm2-default", "mm2-tuned", "project-alo", "project-eos"]);
     expect(options?.only).to.equal(undefined);
+    expect(options?.scaleTopics).to.deep.equal([10, 100, 1000]);
+    expect(options?.scaleRecords).to.equal(20);
+  });
+
+  it('parses the scale rows\' topic counts, "none" to skip them, and refuses anything else', () => {
+    expect(parseOptions(["--scale-topics", "10, 200"])?.scaleTopics).to.deep.equal([10, 200]);
+    expect(parseOptions(["--scale-topics", "none"])?.scaleTopics).to.deep.equal([]);
+    expect(parseOptions(["--quick"])?.scaleTopics).to.deep.equal([10, 100]);
+    expect(parseOptions(["--only", "scale"])?.only).to.equal("scale");
+    expect(() => parseOptions(["--scale-topics", "0"])).to.throw(OptionsError, /--scale-topics/);
+    expect(() => parseOptions(["--scale-topics", "ten"])).to.throw(OptionsError, /--scale-topics/);
   });
 
   it("applies --quick, and explicit options win over it", () => {

@@ -39,6 +39,8 @@ describe("npm run bench (smoke, tiny configuration)", function () {
         "--latency-seconds=2",
         "--latency-warmup=1",
         "--discovery-timeout=20",
+        "--scale-topics=5",
+        "--scale-records=3",
         "--naive-licenses=4",
         "--raw-licenses=30",
         "--batch-licenses=200",
@@ -111,6 +113,20 @@ describe("npm run bench (smoke, tiny configuration)", function () {
     expect(replicator!.runs[0]?.latencyRecords).to.equal(200);
     // Measured (null when the run ended before); at-least-once may legitimately copy a few twice.
     expect(replicator!.runs[0]?.drainDuplicates).to.be.a("number");
+  });
+
+  it("measures the scale row: every topic complete, with the replicator's broker connections", () => {
+    const [row] = result.scale?.runs ?? [];
+    expect(row, JSON.stringify(result.scale)).to.include({
+      replicator: "project-alo",
+      topics: 5,
+      topicsComplete: 5,
+    });
+    expect(row?.error).to.equal(undefined);
+    expect(row?.completeSeconds).to.be.greaterThan(0);
+    expect(row?.firstRecordSeconds).to.be.greaterThan(0).and.at.most(row!.completeSeconds!);
+    expect(row?.peakConnections).to.be.greaterThan(0);
+    expect(row?.peakRssMiB).to.be.greaterThan(0);
   });
 
   it("reports ratios and target checks, and writes the markdown table", () => {
