@@ -47,6 +47,7 @@ interface KafkajsCluster {
   connect(): Promise<void>;
   disconnect(): Promise<void>;
   addTargetTopic(topic: string): Promise<void>;
+  addMultipleTargetTopics(topics: string[]): Promise<void>;
   refreshMetadata(): Promise<void>;
   refreshMetadataIfNecessary(): Promise<void>;
   findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
@@ -91,8 +92,109 @@ function isRetriable(err: unknown): boolean {
   return typeof err === "object" && err !== null && (err as { retriable?: unknown }).retriable === true;
 }
 
+const SENDER_DEFAULTS = {
+  maxRequestBytes: 16 * 1024 * 1024,
+  ackTimeoutMs: 30_000,
+  retries: 10,
+  initialRetryMs: 300,
+  maxRetryMs: 5_000,
+};
+
+/**
+ * One kafkajs cluster (connections, SSL/SASL, metadata) shared by the senders of many target topics of
+ * one destination: the connections do not grow with the topics. The cluster connects on the first
+ * sender's `connect` and disconnects when the last one disconnects; each sender adds its topic to the
+ * cluster's metadata. Requests in flight are limited per sender (`maxInFlightRequests`), not per
+ * connection: the broker answers one connection's requests in order anyway.
+ */
+export class DirectCluster {
+  private users = 0;
+  private connecting?: Promise<void>;
+  /** Topics of senders connecting now, added to the metadata together (see `addTopic`). */
+  private readonly queued = new Set<string>();
+  private adding?: Promise<void>;
+  private nextAdd?: Promise<void>;
+
+  private constructor(private readonly cluster: KafkajsCluster) {}
+
+  /** Undefined when kafkajs's internals are off limits (as `DirectProducer.create`). */
+  static create(kafka: Kafka, env: NodeJS.ProcessEnv = process.env): DirectCluster | undefined {
+    if (patchesRefused(env) !== undefined) return undefined;
+    const factory = clusterFactory(kafka);
+    if (!factory) return undefined;
+    return new DirectCluster(factory({ allowAutoTopicCreation: false, maxInFlightRequests: null }));
+  }
+
+  /** A sender for `topic` on this cluster. */
+  producer(topic: string, options: DirectProducerOptions): DirectProducer {
+    return new DirectProducer(this.sharedCluster(), topic, { ...SENDER_DEFAULTS, ...options });
+  }
+
+  /**
+   * Adds a sender's topic to the cluster's metadata. kafkajs refreshes the metadata of every target topic
+   * for each new one, one at a time: 1,000 senders connecting made 1,000 refreshes of up to 1,000
+   * topics. Topics queued while a refresh runs go together in the next one.
+   */
+  private addTopic(topic: string): Promise<void> {
+    this.queued.add(topic);
+    this.nextAdd ??= (async () => {
+      await this.adding?.catch(() => undefined);
+      await new Promise((resolve) => setImmediate(resolve)); // the senders connecting in this turn join
+      const topics = [...this.queued];
+      this.queued.clear();
+      this.nextAdd = undefined;
+      this.adding = this.cluster.addMultipleTargetTopics(topics);
+      await this.adding;
+    })();
+    return this.nextAdd;
+  }
+
+  /** The cluster as one sender sees it: connect and disconnect are counted, topics added in batches. */
+  private sharedCluster(): KafkajsCluster {
+    const { cluster } = this;
+    let connected = false;
+    return {
+      ...bindAll(cluster),
+      addTargetTopic: (topic) => this.addTopic(topic),
+      connect: async () => {
+        if (!connected) {
+          connected = true;
+          this.users++;
+        }
+        this.connecting ??= cluster.connect().catch((err: unknown) => {
+          this.connecting = undefined;
+          throw err;
+        });
+        await this.connecting;
+      },
+      disconnect: async () => {
+        if (!connected) return;
+        connected = false;
+        if (--this.users > 0) return;
+        this.connecting = undefined;
+        await cluster.disconnect();
+      },
+    };
+  }
+}
+
+/** The cluster's methods bound to it (the shared view overrides connect and disconnect only). */
+function bindAll(cluster: KafkajsCluster): KafkajsCluster {
+  return {
+    connect: () => cluster.connect(),
+    disconnect: () => cluster.disconnect(),
+    addTargetTopic: (topic) => cluster.addTargetTopic(topic),
+    addMultipleTargetTopics: (topics) => cluster.addMultipleTargetTopics(topics),
+    refreshMetadata: () => cluster.refreshMetadata(),
+    refreshMetadataIfNecessary: () => cluster.refreshMetadataIfNecessary(),
+    findLeaderForPartitions: (topic, partitions) => cluster.findLeaderForPartitions(topic, partitions),
+    findBroker: (args) => cluster.findBroker(args),
+  };
+}
+
 export class DirectProducer {
-  private constructor(
+  /** Use `create` or `DirectCluster.producer`. */
+  constructor(
     private readonly cluster: KafkajsCluster,
     private readonly topic: string,
     private readonly options: Required<DirectProducerOptions>,
@@ -116,14 +218,7 @@ export class DirectProducer {
       allowAutoTopicCreation: false,
       maxInFlightRequests: options.maxInFlightRequests,
     });
-    return new DirectProducer(cluster, topic, {
-      maxRequestBytes: 16 * 1024 * 1024,
-      ackTimeoutMs: 30_000,
-      retries: 10,
-      initialRetryMs: 300,
-      maxRetryMs: 5_000,
-      ...options,
-    });
+    return new DirectProducer(cluster, topic, { ...SENDER_DEFAULTS, ...options });
   }
 
   async connect(): Promise<void> {

@@ -5,7 +5,7 @@
 import kafkajs, { type Consumer, type Kafka, type Message, type Producer } from "kafkajs";
 import type { Logger } from "pino";
 import { staticPartitionAssigner, type EngineSlot } from "../assignment.js";
-import { DirectProducer } from "../../kafka/direct-producer.js";
+import { DirectCluster, type DirectProducer } from "../../kafka/direct-producer.js";
 import { KafkaError } from "../../kafka/errors.js";
 import {
   DIRECT_MAX_RETRY_MS,
@@ -15,6 +15,7 @@ import {
   PRODUCER_RETRY,
   TRANSACTIONAL_RETRY,
 } from "./tuning.js";
+import type { Datacenter } from "./datacenters.js";
 import type { EngineContext } from "./types.js";
 
 // kafkajs is CommonJS: under plain Node ESM only its default export is reliable.
@@ -30,22 +31,28 @@ export interface Destination {
   producer?: Producer;
 }
 
-/** The destination sender of a pipeline; each partition has one send in flight at a time either way. */
+/**
+ * The destination sender of a pipeline; each partition has one send in flight at a time either way.
+ * At-least-once, the senders of every pipeline into one datacenter share its `DirectCluster` (one set
+ * of connections per destination and engine, whatever the number of topics).
+ */
 export function createDestination(
   ctx: EngineContext,
-  kafka: Kafka,
+  dst: Datacenter,
   targetTopic: string,
   groupId: string,
   log: Logger,
 ): Destination {
+  const { kafka } = dst;
   const exactlyOnce = ctx.delivery === "exactly-once";
-  const direct = exactlyOnce
-    ? undefined
-    : DirectProducer.create(kafka, targetTopic, {
-        maxInFlightRequests: DIRECT_REQUESTS_IN_FLIGHT,
-        maxRetryMs: DIRECT_MAX_RETRY_MS,
-      });
-  if (direct) return { direct };
+  if (!exactlyOnce) {
+    if (dst.senders === undefined) dst.senders = DirectCluster.create(kafka) ?? null;
+    const direct = dst.senders?.producer(targetTopic, {
+      maxInFlightRequests: DIRECT_REQUESTS_IN_FLIGHT,
+      maxRetryMs: DIRECT_MAX_RETRY_MS,
+    });
+    if (direct) return { direct };
+  }
   if (!exactlyOnce) log.info("kafkajs cluster factory not found: sending through kafkajs's producer");
   const producer = kafka.producer({
     idempotent: true,

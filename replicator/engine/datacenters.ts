@@ -10,6 +10,7 @@ import { datacenterSecurity, OWN_TOPIC_PREFIX, type DatacenterConfig } from "../
 import { ReplicatorError } from "../errors.js";
 import { REGISTRY_TOPIC, type Registration } from "../registry.js";
 import { createKafka } from "../../kafka/client.js";
+import type { DirectCluster } from "../../kafka/direct-producer.js";
 import { explainConnectionError } from "../../kafka/security.js";
 import { errorFields, errorText } from "../../common/log.js";
 import type { RegistryReader } from "./registry-reader.js";
@@ -37,6 +38,11 @@ export interface Datacenter {
   probe?: NodeJS.Timeout;
   /** When its discovery last answered (ms since the epoch). */
   answeredAt?: number;
+  /**
+   * At-least-once: the one cluster the senders of every pipeline into this datacenter share (created on
+   * first use; null when kafkajs's internals are off limits: each pipeline uses a kafkajs producer).
+   */
+  senders?: DirectCluster | null;
 }
 
 /** Connects a datacenter's admin client once. */

@@ -145,7 +145,7 @@ export class PipelineTask {
         );
         return "started";
       }
-      this.destination = createDestination(ctx, dst.kafka, p.targetTopic, this.groupId, log);
+      this.destination = createDestination(ctx, dst, p.targetTopic, this.groupId, log);
       const { direct, producer } = this.destination;
       if (!exactlyOnce) {
         // A failed send stops its partition only (later sends of it are not made); the others go on.
@@ -159,7 +159,7 @@ export class PipelineTask {
           this.groupId,
           (txn, messages) => viaKafkajs(txn, p.targetTopic)(messages),
           async () => {
-            const fresh = createDestination(ctx, dst.kafka, p.targetTopic, this.groupId, log).producer!;
+            const fresh = createDestination(ctx, dst, p.targetTopic, this.groupId, log).producer!;
             await fresh.connect();
             const old = this.destination.producer;
             this.destination = { producer: fresh };
