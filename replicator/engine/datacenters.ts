@@ -118,15 +118,18 @@ export class Datacenters {
   }
 
   /**
-   * A send to `name` failed in a way worth retrying: checks now whether the datacenter answers (unless a
-   * check is in flight or it is known unreachable), so that an outage is seen, and its end, at once.
+   * A send to `name` failed in a way worth retrying: checks now whether the datacenter answers (unless it
+   * answered a moment ago or is known unreachable), so that an outage is seen, and its end, at once.
+   * Resolves whether it answers.
    */
-  check(name: string): void {
+  async check(name: string): Promise<boolean> {
     const dc = this.dcs.get(name);
-    if (!dc || !dc.reachable || !this.ctx.running()) return;
-    if (Date.now() - (dc.answeredAt ?? 0) < DISCOVERY_BACKOFF.maxMs) return; // it answered a moment ago
+    if (!dc || !this.ctx.running()) return true;
+    if (!dc.reachable) return false;
+    if (Date.now() - (dc.answeredAt ?? 0) < DISCOVERY_BACKOFF.maxMs) return true; // it answered a moment ago
     dc.nextAttemptAt = 0;
-    void this.discover(dc);
+    await this.discover(dc);
+    return dc.reachable;
   }
 
   /** Drops a datacenter's clients (closed in the background); the next use creates new ones. */

@@ -2,7 +2,8 @@
  * The paused source partitions of one pipeline: a failed send pauses its partition only. Stopped at a
  * refused record (error policy stop) it stays paused and /healthz and /status name it; otherwise it is
  * retried alone after a jittered backoff (./faults.ts), resuming at its acknowledged position. One log
- * line when a partition starts failing and one when it replicates again; the retries between are debug.
+ * line when a partition starts failing (none when its datacenter is out of reach: that has its own line)
+ * and one when it replicates again; the retries between are debug.
  */
 import type { Logger } from "pino";
 import type { Pipeline } from "../plan.js";
@@ -30,8 +31,11 @@ export interface PartitionControl {
   acknowledge(partition: number, offset: string): void;
   /** Whether the pipeline is stopping (no retry then). */
   stopping(): boolean;
-  /** A retriable failure: let the destination datacenter be checked (an outage is then seen at once). */
-  suspect(err: unknown): void;
+  /**
+   * A retriable failure: let the destination datacenter be checked (an outage is then seen at once);
+   * resolves whether it answers.
+   */
+  suspect(err: unknown): Promise<boolean>;
 }
 
 export class PartitionFaults {
@@ -93,13 +97,21 @@ export class PartitionFaults {
       retryInMs: delay,
       err: errorFields(cause),
     };
-    if (attempt === 1) this.log.warn(line, "partition not replicated; retrying it alone");
+    const suspected = this.control.suspect(cause);
+    if (attempt === 1)
+      // A datacenter out of reach is one `datacenter unreachable` line, not one per partition.
+      void suspected.then(
+        (answers) =>
+          answers
+            ? this.log.warn(line, "partition not replicated; retrying it alone")
+            : this.log.debug(line, "partition not replicated: its datacenter is unreachable"),
+        () => undefined,
+      );
     else this.log.debug(line, "partition retry failed");
     clearTimeout(this.timers.get(partition));
     const timer = setTimeout(() => this.retry(partition), delay);
     timer.unref();
     this.timers.set(partition, timer);
-    this.control.suspect(cause);
   }
 
   /** The destination answers again after an outage: every retrying partition tries now, not at its backoff. */

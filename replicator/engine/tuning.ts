@@ -40,10 +40,11 @@ export const TRANSACTIONAL_RETRY = { retries: 50, initialRetryTime: 5, multiplie
 /** The other producers' retries: about 39 s in all before a broker outage fails a send. */
 export const PRODUCER_RETRY = { retries: 10, initialRetryTime: 300, maxRetryTime: 5000 };
 /**
- * The probes of an unreachable datacenter: 250 ms doubling to 1 s, then every second however long the
- * outage (one connection attempt a second; the pipelines resume within about a second of its return).
+ * The probes of an unreachable datacenter: 250 ms, then every 500 ms however long the outage (two
+ * connection attempts a second; the pipelines resume within about a second of its return, the probe's
+ * wait included: with probes 1 s apart exactly-once took up to 1.3 s).
  */
-export const DISCOVERY_BACKOFF = { initialMs: 250, maxMs: 1000 };
+export const DISCOVERY_BACKOFF = { initialMs: 250, maxMs: 500 };
 /**
  * The probes of a datacenter that answers but refuses this client (authentication, TLS, authorisation):
  * 500 ms doubling to 30 s. Only a configuration change fixes that (hot reload reconnects at once), and

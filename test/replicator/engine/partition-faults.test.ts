@@ -8,16 +8,21 @@ import { fakeContext } from "./fakes.js";
 
 const pipeline = { id: "dc1/t->dc2/t", sourceDc: "dc1", destinationDc: "dc2" } as Pipeline;
 
-function faultsWithControl() {
+function faultsWithControl(answers = true) {
   const calls: string[] = [];
-  const faults = new PartitionFaults(fakeContext(), pipeline, pino({ level: "silent" }), {
+  const lines: { level: number; msg: string }[] = [];
+  const logger = pino({ level: "debug" }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+  const faults = new PartitionFaults(fakeContext(), pipeline, logger, {
     pause: (p) => calls.push(`pause ${p}`),
     resume: (p, offset) => calls.push(`resume ${p} at ${offset ?? "acked"}`),
     acknowledge: (p, offset) => calls.push(`ack ${p} ${offset}`),
     stopping: () => false,
-    suspect: () => calls.push("suspect"),
+    suspect: async () => {
+      calls.push("suspect");
+      return answers;
+    },
   });
-  return { faults, calls };
+  return { faults, calls, lines };
 }
 
 describe("engine partition faults", () => {
@@ -31,6 +36,20 @@ describe("engine partition faults", () => {
     expect(calls.at(-1)).to.equal("resume 1 at 40");
     expect(faults.has(1)).to.equal(false);
     faults.close();
+  });
+
+  it("one warn line per failing partition, none while its datacenter is out of reach (that has its own line)", async () => {
+    for (const answers of [true, false]) {
+      const { faults, lines } = faultsWithControl(answers);
+      faults.failed(0, new SliceFailure(undefined, new Error("down")));
+      faults.failed(0, new SliceFailure(undefined, new Error("down")));
+      await new Promise((r) => setImmediate(r));
+      const warns = lines.filter((l) => l.level === 40).map((l) => l.msg);
+      expect(warns, `datacenter answers: ${answers}`).to.deep.equal(
+        answers ? ["partition not replicated; retrying it alone"] : [],
+      );
+      faults.close();
+    }
   });
 
   it("retryNow (the destination is back) resumes every retrying partition at once, not a stopped one", () => {
