@@ -116,18 +116,7 @@ async function scale(options: BenchOptions): Promise<NonNullable<BenchResult["sc
           },
           { source, destination, kafkaLib, progress },
         );
-        runs.push({
-          replicator: replicator.id,
-          label: replicator.label,
-          topics,
-          completeSeconds: run.completeSeconds,
-          firstRecordSeconds: run.firstRecordSeconds,
-          topicsComplete: run.topicsComplete,
-          peakRssMiB: run.peakRssMiB,
-          cpuSeconds: run.cpuSeconds,
-          peakConnections: run.peakConnections,
-          ...(run.error ? { error: run.error } : {}),
-        });
+        runs.push({ replicator: replicator.id, label: replicator.label, ...run });
       }
     }
   } finally {

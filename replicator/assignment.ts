@@ -92,6 +92,17 @@ export interface StaticAssignment {
   idle: { memberId: string; reason: string }[];
 }
 
+/** The members by memberId (deterministic on every leader), each with an empty assignment. */
+function byMemberId(members: readonly StaticMember[]): {
+  sorted: StaticMember[];
+  assignment: Map<string, Record<string, number[]>>;
+} {
+  const sorted = [...members].sort((a, b) =>
+    a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0,
+  );
+  return { sorted, assignment: new Map(sorted.map((m) => [m.memberId, {}])) };
+}
+
 /**
  * The static split: partition `p` of each topic goes to the member whose engine index is `p mod n`.
  *
@@ -108,10 +119,7 @@ export function staticAssignment(
   members: readonly StaticMember[],
   topics: readonly { topic: string; partitions: readonly number[] }[],
 ): StaticAssignment {
-  const sorted = [...members].sort((a, b) =>
-    a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0,
-  );
-  const assignment = new Map<string, Record<string, number[]>>(sorted.map((m) => [m.memberId, {}]));
+  const { sorted, assignment } = byMemberId(members);
   const idle: StaticAssignment["idle"] = [];
   const count = sorted.find((m) => m.slot !== undefined)?.slot?.count ?? 0;
   const owners = new Map<number, string>();
@@ -151,10 +159,7 @@ export function preferredAssignment(
   members: readonly StaticMember[],
   topics: readonly { topic: string; partitions: readonly number[] }[],
 ): StaticAssignment {
-  const sorted = [...members].sort((a, b) =>
-    a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0,
-  );
-  const assignment = new Map<string, Record<string, number[]>>(sorted.map((m) => [m.memberId, {}]));
+  const { sorted, assignment } = byMemberId(members);
   const idle: StaticAssignment["idle"] = sorted
     .filter((m) => !m.slot)
     .map((m) => ({ memberId: m.memberId, reason: "no engine index in its metadata" }));

@@ -1,6 +1,7 @@
 /** Result document of a benchmark run: summaries, ratios against the targets, and its markdown (pure). */
 import type { LicensingRun } from "../licensing/chain.js";
 import type { ReplicationRun } from "../replication/measure.js";
+import type { ScaleRun } from "../replication/scale.js";
 import type { MachineInfo, Versions } from "./machine.js";
 import { ratio, summarize, type Summary } from "./stats.js";
 
@@ -57,19 +58,8 @@ export interface RatioLine {
   value: number | null;
 }
 
-/** One scale run of one replicator (bench/replication/scale.ts), as the report shows it. */
-export interface ScaleRow {
-  replicator: string;
-  label: string;
-  topics: number;
-  completeSeconds: number | null;
-  firstRecordSeconds: number | null;
-  topicsComplete: number;
-  peakRssMiB: number | null;
-  cpuSeconds: number | null;
-  peakConnections: number | null;
-  error?: string;
-}
+/** One scale run of one replicator (bench/replication/scale.ts), with the replicator it measured. */
+export type ScaleRow = ScaleRun & { replicator: string; label: string };
 
 export interface BenchResult {
   schema: 1;

@@ -1,9 +1,9 @@
 /**
  * The datacenters of one engine: per datacenter its kafkajs client and admin, whether its last discovery
  * answered, its topics, and what its registry topic announced. An unreachable datacenter (its discovery
- * failed, or a pipeline's send to it did and a check confirmed it) is probed on its own, about every
- * second whatever the outage's length, and the pipelines hear of its return at once (`onReachable`). One
- * log line when it goes, one when it comes back.
+ * failed, or a pipeline's send to it did and a check confirmed it) is probed on its own, every 500 ms
+ * whatever the outage's length, and the pipelines hear of its return at once (`onReachable`). One log
+ * line when it goes, one when it comes back.
  */
 import type { Admin, Kafka } from "kafkajs";
 import { datacenterSecurity, OWN_TOPIC_PREFIX, type DatacenterConfig } from "../config.js";
@@ -13,6 +13,7 @@ import { createKafka } from "../../kafka/client.js";
 import type { DirectCluster } from "../../kafka/direct-producer.js";
 import { explainConnectionError } from "../../kafka/security.js";
 import { errorFields, errorText } from "../../common/log.js";
+import { causes } from "./faults.js";
 import type { RegistryReader } from "./registry-reader.js";
 import { DISCOVERY_BACKOFF, REFUSED_BACKOFF } from "./tuning.js";
 import type { EngineContext } from "./types.js";
@@ -216,7 +217,7 @@ export class Datacenters {
  * answering: the cause, or one of its causes, says so.
  */
 export function refusesClient(err: unknown): boolean {
-  for (let e = err, depth = 0; e && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
+  for (const e of causes(err)) {
     const { name, message, type } = e as { name?: unknown; message?: unknown; type?: unknown };
     if (name === "KafkaJSSASLAuthenticationError") return true;
     if (

@@ -24,7 +24,8 @@ const RECORD_ERRORS: Record<number, string> = {
   87: "INVALID_RECORD",
 };
 
-function chain(error: unknown): unknown[] {
+/** An error and its causes, outermost first (at most 6). */
+export function causes(error: unknown): unknown[] {
   const out: unknown[] = [];
   for (let e = error; e !== undefined && e !== null && out.length < 6; e = (e as { cause?: unknown }).cause) {
     out.push(e);
@@ -34,7 +35,7 @@ function chain(error: unknown): unknown[] {
 
 /** Whether a failure is the records' own (the error policy applies) or one to retry, and why. */
 export function classifyFailure(error: unknown): SendFailure {
-  for (const e of chain(error)) {
+  for (const e of causes(error)) {
     const code = protocolErrorCode(e);
     if (code !== undefined && RECORD_ERRORS[code] !== undefined)
       return { kind: "record", reason: RECORD_ERRORS[code] };
