@@ -51,6 +51,8 @@ export class TransactionGroup {
   private readonly queue: (Round & { alone: boolean })[] = [];
   private committing = false;
   private scheduled = false;
+  /** A round failed and the producer could not be renewed then (destination out of reach): renew first. */
+  private stale = false;
 
   constructor(
     private producer: Pick<Producer, "transaction">,
@@ -91,10 +93,11 @@ export class TransactionGroup {
   }
 
   /**
-   * Resolves once the producer's transactional id is initialised, in a turn of its own. The broker
-   * answers that only after it completed or aborted a transaction of an earlier producer of the id still
-   * pending — a commit whose answer was lost when the destination went away may have gone through — so
-   * positions read from the destination group afterwards are final.
+   * Resolves once a turn of its own ran on a producer initialised since the last failure (a failed round
+   * renews the producer, now or before the next round; the new one's first transaction initialises the
+   * id). The broker answers that initialisation only after it completed or aborted a transaction of the
+   * earlier producer still pending — a commit whose answer was lost when the destination went away may
+   * have gone through — so positions read from the destination group afterwards are final.
    */
   settled(): Promise<void> {
     return this.run(undefined, [], { alone: true });
@@ -117,6 +120,12 @@ export class TransactionGroup {
     this.committing = true;
     let txn: Transaction | undefined;
     try {
+      // The producer of a failed round may think its id initialised; only a new one's first transaction
+      // initialises it again, which waits for a pending commit of the old one (settled() relies on it).
+      if (this.stale && this.renew) {
+        this.producer = await this.renew();
+        this.stale = false;
+      }
       txn = await this.producer.transaction();
       const waves = Math.max(0, ...round.requests.map((r) => r.length));
       for (let wave = 0; wave < waves; wave++) {
@@ -136,11 +145,13 @@ export class TransactionGroup {
       round.settle();
     } catch (error) {
       await txn?.abort().catch(() => undefined);
+      this.stale = true;
       if (this.renew) {
         try {
           this.producer = await this.renew();
+          this.stale = false;
         } catch {
-          // the next transaction fails and is retried with its partitions' backoff
+          // renewed before the next round (which fails and is retried while the destination is away)
         }
       }
       round.settle(error ?? new ReplicatorError("TRANSACTION_FAILED", "transaction failed"));

@@ -172,8 +172,11 @@ export class PipelineTask {
       const destinationReady = (async () => {
         await (direct ?? producer)?.connect();
         if (exactlyOnce) {
-          // Read after connect: the transactional id is initialised, so no earlier producer of these
-          // partitions can still commit positions. Only this engine's partitions are kept.
+          // Read once the transactional id is initialised (kafkajs's connect does not: its first
+          // transaction does, TransactionGroup.settled): the broker answers that only after a pending
+          // commit of an earlier producer of these partitions completed, so the positions are final.
+          // Only this engine's partitions are kept.
+          await this.transactions?.settled();
           const committed = await dst.admin.fetchOffsets({ groupId: this.groupId, topics: [p.sourceTopic] });
           this.eosStart = new Map();
           for (const t of committed)

@@ -106,3 +106,47 @@ describe("exactly-once group commit (TransactionGroup)", () => {
     expect(events.slice(-1)).to.deep.equal([{ txn: 2, kind: "commit" }]);
   });
 });
+
+describe("exactly-once group commit: the producer after a failed transaction", () => {
+  it("a failed round renews the producer; renewed too late (destination away), the next round renews it first, settled() included", async () => {
+    const log: string[] = [];
+    let producers = 0;
+    let renewals = 0;
+    const producerNamed = (name: string, failCommit: boolean) => ({
+      transaction: async (): Promise<Transaction> => {
+        log.push(`${name}: transaction`);
+        return {
+          sendOffsets: async () => undefined,
+          commit: async () => {
+            if (failCommit) throw new Error("connection lost (the commit may have gone through)");
+            log.push(`${name}: commit`);
+          },
+          abort: async () => {
+            throw new Error("connection lost");
+          },
+        } as unknown as Transaction;
+      },
+    });
+    const group = new TransactionGroup(
+      producerNamed("p0", true),
+      "lp.replicator.x",
+      async () => undefined,
+      async () => {
+        renewals++;
+        // The destination is away at the first renewal (right after the failure), back at the second.
+        if (renewals === 1) throw new Error("connection refused");
+        return producerNamed(`p${++producers}`, false);
+      },
+    );
+    const first = group.run(pos(0, 10), [msgs("a")]);
+    await first.then(
+      () => expect.fail("the commit failed"),
+      (err: unknown) => expect(String(err)).to.match(/connection lost/),
+    );
+    expect(renewals).to.equal(1);
+    // The next turn (here settled(), as a resuming partition calls it) runs on a new producer, never on p0.
+    await group.settled();
+    expect(renewals).to.equal(2);
+    expect(log).to.deep.equal(["p0: transaction", "p1: transaction", "p1: commit"]);
+  });
+});
