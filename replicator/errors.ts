@@ -44,6 +44,11 @@ export const REPLICATOR_ERRORS = {
     retriable: true,
     description: "An exactly-once destination transaction failed without an error of its own.",
   },
+  TRANSACTION_OUTCOME_UNKNOWN: {
+    retriable: true,
+    description:
+      "An exactly-once transaction failed after its records were sent (adding its positions or committing): it may have committed, so its partitions resume at the positions the destination holds, never by re-sending its records at once.",
+  },
   TIMEOUT: {
     retriable: true,
     description: "A pipeline did not reach the running state in time.",

@@ -16,6 +16,7 @@
  * only its position (past a record that went to the dead-letter topic).
  */
 import type { Message, Producer, Transaction } from "kafkajs";
+import { errorText } from "../common/log.js";
 import { ReplicatorError } from "./errors.js";
 
 export interface SourcePosition {
@@ -136,12 +137,24 @@ export class TransactionGroup {
       for (const p of round.positions) {
         byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), { partition: p.partition, offset: p.offset }]);
       }
-      if (byTopic.size > 0)
-        await txn.sendOffsets({
-          consumerGroupId: this.groupId,
-          topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
-        });
-      await txn.commit(); // nothing added (settled()): no request
+      try {
+        if (byTopic.size > 0)
+          await txn.sendOffsets({
+            consumerGroupId: this.groupId,
+            topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
+          });
+        await txn.commit(); // nothing added (settled()): no request
+      } catch (error) {
+        // Every record was sent: whatever the error says (kafkajs throws TypeErrors on a lost
+        // connection too), it is not the records', and the commit may have gone through.
+        throw new ReplicatorError(
+          "TRANSACTION_OUTCOME_UNKNOWN",
+          `transaction not confirmed: ${errorText(error)}`,
+          {
+            cause: error,
+          },
+        );
+      }
       round.settle();
     } catch (error) {
       await txn?.abort().catch(() => undefined);

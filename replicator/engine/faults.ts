@@ -4,6 +4,7 @@
  * partition alone waits, with jittered backoff, and resumes at its acknowledged position). Also the
  * bisection that finds the record inside a refused slice without sending any record twice.
  */
+import { ReplicatorError } from "../errors.js";
 import { protocolErrorCode } from "../../kafka/protocol.js";
 
 export type FailureKind = "record" | "retry";
@@ -36,6 +37,9 @@ export function causes(error: unknown): unknown[] {
 /** Whether a failure is the records' own (the error policy applies) or one to retry, and why. */
 export function classifyFailure(error: unknown): SendFailure {
   for (const e of causes(error)) {
+    // Sent in full, outcome unknown (../transactions.ts): never the records' fault, never bisected.
+    if (e instanceof ReplicatorError && e.code === "TRANSACTION_OUTCOME_UNKNOWN")
+      return { kind: "retry", reason: e.code };
     const code = protocolErrorCode(e);
     if (code !== undefined && RECORD_ERRORS[code] !== undefined)
       return { kind: "record", reason: RECORD_ERRORS[code] };

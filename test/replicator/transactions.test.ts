@@ -108,6 +108,27 @@ describe("exactly-once group commit (TransactionGroup)", () => {
 });
 
 describe("exactly-once group commit: the producer after a failed transaction", () => {
+  it("a failure after every record was sent (positions or commit) is TRANSACTION_OUTCOME_UNKNOWN, not the records'", async () => {
+    const producer = {
+      transaction: async (): Promise<Transaction> =>
+        ({
+          sendOffsets: async () => undefined,
+          commit: async () => {
+            throw new TypeError("Cannot read properties of undefined (reading 'resolve')");
+          },
+          abort: async () => undefined,
+        }) as unknown as Transaction,
+    };
+    const group = new TransactionGroup(producer, "lp.replicator.x", async () => undefined);
+    await group.run(pos(0, 5), [msgs("a")]).then(
+      () => expect.fail("the commit failed"),
+      (err: unknown) => {
+        expect(err).to.have.property("code", "TRANSACTION_OUTCOME_UNKNOWN");
+        expect((err as Error).cause).to.be.instanceOf(TypeError);
+      },
+    );
+  });
+
   it("a failed round renews the producer; renewed too late (destination away), the next round renews it first, settled() included", async () => {
     const log: string[] = [];
     let producers = 0;

@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import kafkajs from "kafkajs";
 import { KafkaError } from "../../../kafka/errors.js";
+import { ReplicatorError } from "../../../replicator/errors.js";
 import {
   bisect,
   classifyFailure,
@@ -32,6 +33,13 @@ describe("engine faults: classification, backoff, bisection (pure)", () => {
     });
     expect(classifyFailure(new KafkaError("NOT_ACKNOWLEDGED", "x")).kind).to.equal("retry");
     expect(classifyFailure(new Error("boom"))).to.deep.equal({ kind: "retry", reason: "Error" });
+  });
+
+  it("a transaction whose outcome is unknown is retried, never bisected, whatever its cause says", () => {
+    const unknown = new ReplicatorError("TRANSACTION_OUTCOME_UNKNOWN", "not confirmed", {
+      cause: new TypeError("Cannot read properties of undefined (reading 'resolve')"),
+    });
+    expect(classifyFailure(unknown)).to.deep.equal({ kind: "retry", reason: "TRANSACTION_OUTCOME_UNKNOWN" });
   });
 
   it("retryDelayMs doubles from 500 ms to 30 s, jittered to 50–100 %", () => {
