@@ -36,11 +36,16 @@ const progress = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
 
-async function replication(options: BenchOptions, notes: string[]): Promise<ReplicatorResult[]> {
-  const candidates = allReplicators({
+/** The replicators `--replicators` names, configured by `--mm2-tasks` and `--project-workers`. */
+function selectedReplicators(options: BenchOptions): ReturnType<typeof allReplicators> {
+  return allReplicators({
     mm2Tasks: options.mm2Tasks,
     projectWorkers: options.projectWorkers === "auto" ? "auto" : Number(options.projectWorkers),
   }).filter((r) => (options.replicators as string[]).includes(r.id));
+}
+
+async function replication(options: BenchOptions, notes: string[]): Promise<ReplicatorResult[]> {
+  const candidates = selectedReplicators(options);
   const params: ReplicationParams = {
     records: options.records,
     partitions: options.partitions,
@@ -92,10 +97,7 @@ async function replication(options: BenchOptions, notes: string[]): Promise<Repl
 
 /** The scale rows: per topic count, every replicator on fresh topics (interleaved), one run each. */
 async function scale(options: BenchOptions): Promise<NonNullable<BenchResult["scale"]>> {
-  const candidates = allReplicators({
-    mm2Tasks: options.mm2Tasks,
-    projectWorkers: options.projectWorkers === "auto" ? "auto" : Number(options.projectWorkers),
-  }).filter((r) => (options.replicators as string[]).includes(r.id) && r.unavailable() === null);
+  const candidates = selectedReplicators(options).filter((r) => r.unavailable() === null);
   const runs: ScaleRow[] = [];
   const kafkaLib = kafkaLibDir();
   progress("scale: starting two local Kafka clusters (dc1, dc2)");

@@ -341,6 +341,22 @@ export interface RunContext {
   progress: Progress;
 }
 
+/** Starts the replicator under test on this run's topics (every topic named `<prefix>...`). */
+export function startOnRun(
+  replicator: ReplicatorUnderTest,
+  context: RunContext,
+  run: { prefix: string; workDir: string; runId: string },
+): Promise<ManagedProcess> {
+  return replicator.start({
+    source: context.source,
+    destination: context.destination,
+    topicPattern: `${run.prefix}.*`,
+    workDir: run.workDir,
+    runId: run.runId,
+    kafkaLib: context.kafkaLib,
+  });
+}
+
 /** One run of one replicator from fresh topics. Errors are recorded in the result, never thrown. */
 export async function runReplication(
   replicator: ReplicatorUnderTest,
@@ -399,14 +415,7 @@ export async function runReplication(
     // ---- drain
     const destDrain = replicator.destinationTopic(drainTopic, context.source.name);
     const t0 = performance.now();
-    proc = await replicator.start({
-      source: context.source,
-      destination: context.destination,
-      topicPattern: `${prefix}.*`,
-      workDir,
-      runId,
-      kafkaLib: context.kafkaLib,
-    });
+    proc = await startOnRun(replicator, context, { prefix, workDir, runId });
     let firstAt: number | undefined;
     let lastReport = t0;
     const drained = await waitFor(

@@ -13,7 +13,7 @@ import { errorText } from "../../common/log.js";
 import { sleep } from "../../common/time.js";
 import type { ManagedProcess } from "../../launchers/process.js";
 import { findDescendant, processUsage, tcpConnections } from "../lib/proc.js";
-import { client, waitFor, type RunContext } from "./measure.js";
+import { client, startOnRun, waitFor, type RunContext } from "./measure.js";
 import type { ReplicatorUnderTest } from "./replicators.js";
 
 export interface ScaleParams {
@@ -143,14 +143,7 @@ export async function runScale(
       });
     }
     const t0 = performance.now();
-    proc = await replicator.start({
-      source: context.source,
-      destination: context.destination,
-      topicPattern: `${prefix}.*`,
-      workDir,
-      runId,
-      kafkaLib: context.kafkaLib,
-    });
+    proc = await startOnRun(replicator, context, { prefix, workDir, runId });
     const pending = new Set(destinations);
     let lastReport = t0;
     const sampler = setInterval(sample, 250);
