@@ -2,8 +2,9 @@
  * Exactly-once with several engines: a static partition split, as MirrorMaker 2 gives each task a fixed
  * set of partitions and a transactional id of its own.
  *
- * Engine `k` of `n` (./pool.ts) owns partition `p` of every pipeline's source topic when `p mod n = k`,
- * and writes those partitions' records and positions with the transactional id `<group id>.<k>`. That id
+ * Engine `k` of `n` (./pool.ts) owns partition `p` of source topic `t` when `(hash(t) + p) mod n = k`
+ * (`ownerIndex`), and writes those partitions' records and positions with the transactional id
+ * `<group id>.<k>` of its datacenter pair's group. That id
  * stays with one partition set, so a restarted engine fences its own previous producer (and the
  * coordinator aborts its open transaction) before it reads the positions from the destination.
  *
@@ -12,8 +13,8 @@
  * partition whose engine is not in the group (restarting) stays unassigned: giving it to another engine
  * would replicate it under a second transactional id, which nothing fences.
  *
- * At-least-once uses the same split as a preference (`preferredAssignment`): partition `p` goes to a
- * member whose engine has index `p mod n`, so the engines of a starting process never take each other's
+ * At-least-once uses the same split as a preference (`preferredAssignment`): a partition goes to a
+ * member whose engine has its owner index, so the engines of a starting process never take each other's
  * partitions and hand them back (each move re-sends the slices in flight); several processes with the same
  * id share each index's partitions, and take them over when one dies. Its protocol has another name, so
  * a group cannot mix the two deliveries: Kafka refuses a member whose protocol no other member supports
@@ -43,18 +44,28 @@ export function isValidSlot(slot: EngineSlot): boolean {
   );
 }
 
-/** Whether engine `slot` owns `partition` under the static split. */
-export function ownsPartition(slot: EngineSlot, partition: number): boolean {
-  return partition % slot.count === slot.index;
+/**
+ * The engine index of `n` that owns `partition` of `topic`: (a stable hash of the topic name + the
+ * partition) mod n. A topic's partitions go to consecutive engines, and topics of one partition spread
+ * over all engines (one consumer group reads every topic of a datacenter pair, ./engine/link.ts).
+ */
+export function ownerIndex(topic: string, partition: number, count: number): number {
+  return (topicHash(topic) + partition) % count;
 }
 
-/**
- * Whether engine `slot` has work in a topic of `partitions` partitions: it owns one under the split by
- * engine index (partition `slot.index` exists). Engines without work stay out of the pipeline's group
- * (./engine/pipeline.ts).
- */
-export function ownsAnyPartition(slot: EngineSlot, partitions: number): boolean {
-  return slot.index < partitions;
+/** FNV-1a (32 bits) of the topic name: the same on every engine, process and version. */
+export function topicHash(topic: string): number {
+  let hash = 0x811c9dc5;
+  for (const byte of Buffer.from(topic, "utf8")) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash;
+}
+
+/** Whether engine `slot` owns `partition` of `topic` under the split by engine index. */
+export function ownsPartition(slot: EngineSlot, topic: string, partition: number): boolean {
+  return ownerIndex(topic, partition, slot.count) === slot.index;
 }
 
 /** The member metadata's user data: the engine slot. */
@@ -104,7 +115,7 @@ function byMemberId(members: readonly StaticMember[]): {
 }
 
 /**
- * The static split: partition `p` of each topic goes to the member whose engine index is `p mod n`.
+ * The static split: partition `p` of topic `t` goes to the member whose engine index is `ownerIndex(t, p, n)`.
  *
  * - `n` is the count announced by the member with the smallest memberId (all engines of one process
  *   announce the same count; members announcing another count get nothing, since their own positions and
@@ -135,7 +146,7 @@ export function staticAssignment(
   for (const { topic, partitions } of topics) {
     const orphaned: number[] = [];
     for (const partition of [...partitions].sort((a, b) => a - b)) {
-      const owner = count > 0 ? owners.get(partition % count) : undefined;
+      const owner = count > 0 ? owners.get(ownerIndex(topic, partition, count)) : undefined;
       if (owner === undefined) {
         orphaned.push(partition);
         continue;
@@ -149,8 +160,8 @@ export function staticAssignment(
 }
 
 /**
- * At-least-once: partition `p` of each topic goes to a member whose engine owns it by its own slot
- * (`p mod count = index`), the least loaded of them (ties: smallest memberId). Members of several
+ * At-least-once: partition `p` of topic `t` goes to a member whose engine owns it by its own slot
+ * (`ownerIndex(t, p, count) = index`), the least loaded of them (ties: smallest memberId). Members of several
  * processes with the same id therefore share each index's partitions, whatever their engine counts. A
  * partition no member owns (its engine is starting or restarting) stays unassigned until it joins, as under
  * exactly-once: given to another engine it would move back a moment later, re-sending what was in flight.
@@ -170,7 +181,7 @@ export function preferredAssignment(
     for (const partition of [...partitions].sort((a, b) => a - b)) {
       let owner: string | undefined;
       for (const m of sorted) {
-        if (!m.slot || !ownsPartition(m.slot, partition)) continue;
+        if (!m.slot || !ownsPartition(m.slot, topic, partition)) continue;
         if (owner === undefined || load.get(m.memberId)! < load.get(owner)!) owner = m.memberId;
       }
       if (owner === undefined) {

@@ -1,14 +1,15 @@
 /**
  * The replication engine (kafkajs), the facade over its parts in ./engine/: a discovery loop lists the
  * topics of every datacenter, plans the pipelines, creates target topics and runs one consumer group per
- * pipeline.
+ * datacenter pair.
  *
- * Why one consumer per pipeline: a running kafkajs consumer cannot add subscriptions, so each
- * (source dc, source topic, destination dc) pipeline has its own consumer that starts when the topic is
- * discovered (from the earliest offset) and stops when the topic or the rule goes away.
+ * Why one consumer per datacenter pair, not per topic: its cost (connections, fetches, commits, memory)
+ * then grows with partitions and bytes, not with topics — 1,000 topics cost one consumer, not 1,000
+ * (docs/replicator.md "Scale"). A running kafkajs consumer cannot add subscriptions, so a new topic
+ * restarts the pair's consumer, every other partition resuming where it was committed.
  *
  * Where a record flows: ./engine/discovery.ts plans it, ./engine/targets.ts creates its target topic,
- * ./engine/pipeline.ts fetches and sends it (cut by ./engine/slicing.ts), ./engine/commits.ts commits its
+ * ./engine/link.ts fetches it, ./engine/pipeline.ts sends it (cut by ./engine/slicing.ts), ./engine/commits.ts commits its
  * source position once the destination acknowledged it (at-least-once, the default); exactly-once writes
  * records and positions in destination transactions (./transactions.ts). The other parts: datacenters
  * (./engine/datacenters.ts), leader election (./engine/election.ts), registry readers
@@ -130,7 +131,7 @@ export class Replicator {
     this.config = config;
     for (const name of this.dcs.changed(config.datacenters)) {
       // Changed or removed datacenter: drop its clients; pipelines using it restart on the next round.
-      this.discovery.stopDatacenter(name, "datacenter configuration changed");
+      void this.discovery.stopDatacenter(name, "datacenter configuration changed");
       this.dcs.drop(name);
     }
     // A partition stopped at a refused record tries it again under the new configuration (its policy).

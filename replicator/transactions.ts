@@ -1,6 +1,7 @@
 /**
  * Exactly-once group commit: slices of several source partitions replicated at the same time share one
- * destination transaction, which holds their records and their source positions and commits once.
+ * destination transaction, which holds their records and their source positions and commits once. One
+ * group serves every topic of a datacenter pair (./engine/link.ts): slices of many topics share a transaction.
  *
  * A kafkajs transactional producer has one open transaction at a time, and it sends one request per
  * broker at a time. Giving each partition's slice a transaction of its own (add partitions, produce, add
@@ -8,7 +9,7 @@
  * another. Here slices hand over their records (already cut into requests within the destination's batch
  * limit) and their source positions; whatever arrives while a transaction is being committed, or in the
  * same turn of the event loop, goes into the next one. A transaction then sends the records of all its
- * slices together — one produce request per "wave", the n-th request of every slice in the n-th wave, so
+ * slices together — one produce request (every target topic) per "wave", the n-th request of every slice in the n-th wave, so
  * each partition keeps its order — then the positions of all slices (`sendOffsets`), then `commit`.
  * If anything fails, the transaction is aborted and every slice in it gets the error (its records are
  * replicated again; a `read_committed` reader never sees the aborted copy). A slice sent `alone` (the
@@ -26,13 +27,22 @@ export interface SourcePosition {
   offset: string;
 }
 
-/** Sends one request's records inside the transaction and checks that every partition acknowledged. */
-export type TransactionalSend = (txn: Transaction, messages: Message[]) => Promise<void>;
+/** One request's records of one target topic (within the destination's batch limit). */
+export interface TopicRequest {
+  topic: string;
+  messages: Message[];
+}
+
+/**
+ * Sends one produce request inside the transaction — the records of one wave, by target topic — and
+ * checks that every partition acknowledged.
+ */
+export type TransactionalSend = (txn: Transaction, topicMessages: TopicRequest[]) => Promise<void>;
 
 interface Round {
   positions: SourcePosition[];
   /** Per slice, its requests in order (each within the destination's batch limit). */
-  requests: Message[][][];
+  requests: TopicRequest[][];
   done: Promise<void>;
   settle: (error?: unknown) => void;
 }
@@ -76,7 +86,7 @@ export class TransactionGroup {
    */
   run(
     position: SourcePosition | undefined,
-    requests: Message[][],
+    requests: TopicRequest[],
     options: { alone?: boolean } = {},
   ): Promise<void> {
     const alone = options.alone === true;
@@ -130,8 +140,19 @@ export class TransactionGroup {
       txn = await this.producer.transaction();
       const waves = Math.max(0, ...round.requests.map((r) => r.length));
       for (let wave = 0; wave < waves; wave++) {
-        const messages = round.requests.flatMap((r) => r[wave] ?? []);
-        if (messages.length > 0) await this.sendRequest(txn, messages);
+        const byTarget = new Map<string, Message[]>();
+        for (const slice of round.requests) {
+          const request = slice[wave];
+          if (!request || request.messages.length === 0) continue;
+          const messages = byTarget.get(request.topic);
+          if (messages) messages.push(...request.messages);
+          else byTarget.set(request.topic, [...request.messages]);
+        }
+        if (byTarget.size > 0)
+          await this.sendRequest(
+            txn,
+            [...byTarget].map(([topic, messages]) => ({ topic, messages })),
+          );
       }
       const byTopic = new Map<string, { partition: number; offset: string }[]>();
       for (const p of round.positions) {

@@ -1,9 +1,10 @@
 /**
- * The kafkajs clients of one pipeline: its destination sender (straight to the partition leaders for
- * at-least-once, kafkajs's transactional producer for exactly-once) and its source consumer.
+ * The kafkajs clients of the replication: a datacenter pair's source consumer and producer (./link.ts),
+ * and a target topic's sender straight to its partition leaders (at-least-once).
  */
 import kafkajs, { type Consumer, type Kafka, type Message, type Producer } from "kafkajs";
 import type { Logger } from "pino";
+import type { TopicRequest } from "../transactions.js";
 import { staticPartitionAssigner, type EngineSlot } from "../assignment.js";
 import { DirectCluster, type DirectProducer } from "../../kafka/direct-producer.js";
 import { KafkaError } from "../../kafka/errors.js";
@@ -21,50 +22,38 @@ import type { EngineContext } from "./types.js";
 // kafkajs is CommonJS: under plain Node ESM only its default export is reliable.
 const { PartitionAssigners } = kafkajs;
 
-export interface Destination {
-  /** At-least-once: the sender straight to the target partitions' leaders. */
-  direct?: DirectProducer;
-  /**
-   * Otherwise kafkajs's producer, created after the target topic is known so that its metadata has every
-   * target partition (kafkajs silently drops records for partitions missing from its metadata).
-   */
-  producer?: Producer;
+/**
+ * At-least-once: the sender of one target topic, straight to its partitions' leaders. The senders of
+ * every topic into one datacenter share its `DirectCluster` (one set of connections per destination and
+ * engine, whatever the number of topics). Undefined when kafkajs's internals are off limits: the link's
+ * kafkajs producer sends then (`linkProducer`).
+ */
+export function directSender(dst: Datacenter, targetTopic: string): DirectProducer | undefined {
+  if (dst.senders === undefined) dst.senders = DirectCluster.create(dst.kafka) ?? null;
+  return dst.senders?.producer(targetTopic, {
+    maxInFlightRequests: DIRECT_REQUESTS_IN_FLIGHT,
+    maxRetryMs: DIRECT_MAX_RETRY_MS,
+  });
 }
 
 /**
- * The destination sender of a pipeline; each partition has one send in flight at a time either way.
- * At-least-once, the senders of every pipeline into one datacenter share its `DirectCluster` (one set
- * of connections per destination and engine, whatever the number of topics).
+ * The kafkajs producer of a datacenter pair (./link.ts): exactly-once, transactional with the id
+ * `<group id>.<engine index>` (one per pair and engine, whatever the number of topics); at-least-once,
+ * only when the direct sender is not available. Idempotent, one request in flight per broker. kafkajs
+ * adds a topic to its metadata on its first send there.
  */
-export function createDestination(
-  ctx: EngineContext,
-  dst: Datacenter,
-  targetTopic: string,
-  groupId: string,
-  log: Logger,
-): Destination {
-  const { kafka } = dst;
+export function linkProducer(ctx: EngineContext, dst: Datacenter, groupId: string): Producer {
   const exactlyOnce = ctx.delivery === "exactly-once";
-  if (!exactlyOnce) {
-    if (dst.senders === undefined) dst.senders = DirectCluster.create(kafka) ?? null;
-    const direct = dst.senders?.producer(targetTopic, {
-      maxInFlightRequests: DIRECT_REQUESTS_IN_FLIGHT,
-      maxRetryMs: DIRECT_MAX_RETRY_MS,
-    });
-    if (direct) return { direct };
-  }
-  if (!exactlyOnce) log.info("kafkajs cluster factory not found: sending through kafkajs's producer");
-  const producer = kafka.producer({
+  return dst.kafka.producer({
     idempotent: true,
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
     retry: exactlyOnce ? TRANSACTIONAL_RETRY : PRODUCER_RETRY,
     ...(exactlyOnce ? { transactionalId: `${groupId}.${ctx.engine.index}`, transactionTimeout: 30_000 } : {}),
   });
-  return { producer };
 }
 
-/** The consumer of a pipeline's group, its partitions split by engine index (../assignment.ts). */
+/** The consumer of a datacenter pair's group, its partitions split by engine index (../assignment.ts). */
 export function createSourceConsumer(
   ctx: EngineContext,
   kafka: Kafka,
@@ -105,12 +94,19 @@ export function createSourceConsumer(
 }
 
 /** Delivery through a kafkajs producer or transaction: acks=all, and every partition sent to acknowledged. */
-export function viaKafkajs(producer: Pick<Producer, "send">, topic: string) {
-  return async (messages: Message[]): Promise<void> => {
-    const wanted = new Set(messages.map((m) => m.partition));
-    const acked = await producer.send({ topic, acks: -1, messages });
-    // kafkajs drops records for a partition missing from its metadata without an error: never accept that.
-    for (const partition of wanted) {
+export function viaKafkajs(producer: Pick<Producer, "sendBatch">, topic: string) {
+  return (messages: Message[]): Promise<void> => sendAcknowledged(producer, [{ topic, messages }]);
+}
+
+/** One produce request holding several target topics; every (topic, partition) must be acknowledged. */
+export async function sendAcknowledged(
+  producer: Pick<Producer, "sendBatch">,
+  topicMessages: TopicRequest[],
+): Promise<void> {
+  const acked = await producer.sendBatch({ acks: -1, topicMessages });
+  // kafkajs drops records for a partition missing from its metadata without an error: never accept that.
+  for (const { topic, messages } of topicMessages) {
+    for (const partition of new Set(messages.map((m) => m.partition))) {
       if (!acked.some((a) => a.topicName === topic && a.partition === partition && a.errorCode === 0)) {
         throw new KafkaError(
           "NOT_ACKNOWLEDGED",
@@ -118,5 +114,5 @@ export function viaKafkajs(producer: Pick<Producer, "send">, topic: string) {
         );
       }
     }
-  };
+  }
 }

@@ -8,7 +8,7 @@ import type { KafkaMessage, Message } from "kafkajs";
 import type { Logger } from "pino";
 import type { Pipeline } from "../plan.js";
 import { ReplicatorError } from "../errors.js";
-import type { TransactionGroup } from "../transactions.js";
+import type { TopicRequest, TransactionGroup } from "../transactions.js";
 import { errorFields, errorText } from "../../common/log.js";
 import { DeadLetterWriter, deadLetterMessage, deadLetterTopicOf, errorPolicyOf } from "./dead-letter.js";
 import type { Datacenters } from "./datacenters.js";
@@ -126,10 +126,7 @@ export class SliceDelivery {
         return;
       }
       try {
-        await transactions.run(
-          { topic, partition, offset: next },
-          unitRequests(slice, slice.units, this.maxBatchBytes()).map((r) => r.messages),
-        );
+        await transactions.run({ topic, partition, offset: next }, this.topicRequests(slice, slice.units));
         return;
       } catch (error) {
         if (classifyFailure(error).kind !== "record") throw error;
@@ -140,7 +137,7 @@ export class SliceDelivery {
         (group) =>
           transactions.run(
             { topic, partition, offset: afterUnit(group[group.length - 1]) },
-            unitRequests(slice, group, this.maxBatchBytes()).map((r) => r.messages),
+            this.topicRequests(slice, group),
             { alone: true },
           ),
         // dead-lettered: its position committed on its own, then the rest of the slice
@@ -153,6 +150,12 @@ export class SliceDelivery {
     } catch (error) {
       throw new SliceFailure(at.resumeAt, error);
     }
+  }
+
+  /** The units' produce requests, within the destination's batch limit, for the target topic. */
+  private topicRequests(slice: Slice, units: readonly SliceUnit[]): TopicRequest[] {
+    const topic = this.pipeline.targetTopic;
+    return unitRequests(slice, units, this.maxBatchBytes()).map((r) => ({ topic, messages: r.messages }));
   }
 
   /** A record cut to no size (key and headers over the limit): refused like one the destination refuses. */

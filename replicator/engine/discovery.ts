@@ -1,20 +1,28 @@
 /**
  * The planning round (the MirrorMaker 2 `MirrorSourceConnector` role): list the topics of every
  * datacenter, read the registrations, plan the pipelines (../plan.ts, pure) and reconcile the running
- * ones — start the new, stop those whose rule or source went away or changed, restart the failed.
+ * ones — start the new, stop those whose rule or source went away or changed, restart the failed. The
+ * pipelines of one datacenter pair share its link (./link.ts): the round prepares the new ones' targets
+ * together (./targets.ts), then each link reconciles its consumer with its topics once.
  */
 import { planPipelines, type Pipeline } from "../plan.js";
 import type { Registration } from "../registry.js";
 import { sleep } from "../../common/time.js";
+import { ReplicatorError } from "../errors.js";
 import type { Datacenters } from "./datacenters.js";
 import type { Election } from "./election.js";
+import { Link } from "./link.js";
 import { PipelineTask } from "./pipeline.js";
 import { RegistryReader } from "./registry-reader.js";
+import { ensureTargets } from "./targets.js";
+import { errorFields } from "../../common/log.js";
 import type { EngineContext } from "./types.js";
 
 export class Discovery {
   /** The pipelines of this engine, by id. */
   readonly tasks = new Map<string, PipelineTask>();
+  /** The datacenter pairs at work, by `Link.key`. */
+  readonly links = new Map<string, Link>();
   rounds = 0;
   lastRoundAt?: number;
   lastRoundMs?: number;
@@ -44,16 +52,29 @@ export class Discovery {
     return task.stop(reason);
   }
 
-  /** Stops every pipeline of a datacenter (its configuration changed); the next round restarts them. */
-  stopDatacenter(name: string, reason: string): void {
-    for (const task of [...this.tasks.values()]) {
-      if (task.pipeline.sourceDc === name || task.pipeline.destinationDc === name)
-        void this.stopPipeline(task, reason);
-    }
+  /** Stops every pipeline and link of a datacenter (its configuration changed); the next round restarts them. */
+  async stopDatacenter(name: string, reason: string): Promise<void> {
+    await this.inFlight?.catch(() => undefined);
+    const tasks = [...this.tasks.values()].filter(
+      (t) => t.pipeline.sourceDc === name || t.pipeline.destinationDc === name,
+    );
+    await Promise.all(tasks.map((task) => this.stopPipeline(task, reason)));
+    await Promise.all(
+      [...this.links.values()]
+        .filter((l) => l.sourceDc === name || l.destinationDc === name)
+        .map((link) => this.stopLink(link, reason)),
+    );
   }
 
   async stopAll(reason: string): Promise<void> {
     await Promise.all([...this.tasks.values()].map((task) => this.stopPipeline(task, reason)));
+    await Promise.all([...this.links.values()].map((link) => this.stopLink(link, reason)));
+  }
+
+  private async stopLink(link: Link, reason: string): Promise<void> {
+    await link.stop(reason);
+    if (this.links.get(Link.key(link.sourceDc, link.destinationDc)) === link)
+      this.links.delete(Link.key(link.sourceDc, link.destinationDc));
   }
 
   private async roundOnce(): Promise<void> {
@@ -129,23 +150,75 @@ export class Discovery {
     }
     await Promise.all(stops);
 
-    const starts: Promise<void>[] = [];
+    const byLink = new Map<string, Pipeline[]>();
     for (const p of plan) {
       if (this.tasks.has(p.id)) continue;
       if (!dcs.get(p.sourceDc).reachable || !dcs.get(p.destinationDc).reachable) continue;
-      starts.push(this.startPipeline(p));
+      const key = Link.key(p.sourceDc, p.destinationDc);
+      byLink.set(key, [...(byLink.get(key) ?? []), p]);
     }
-    await Promise.all(starts);
+    await Promise.all([...byLink.values()].map((pipelines) => this.startPipelines(pipelines)));
+    // Every link reads the topics of its ready pipelines (a restart of its consumer when they changed).
+    await Promise.all([...this.links.values()].map((link) => link.sync()));
+    for (const [key, link] of this.links) {
+      if (link.empty) {
+        this.links.delete(key);
+        await link.stop("no pipeline left");
+      }
+    }
     ctx.metrics.pipelines.set([...this.tasks.values()].filter((t) => t.state === "running").length);
     this.rounds++;
     this.lastRoundAt = Date.now();
     this.lastRoundMs = this.lastRoundAt - started;
   }
 
-  private async startPipeline(p: Pipeline): Promise<void> {
-    const task: PipelineTask = new PipelineTask(this.ctx, this.dcs, p, () => this.forget(task));
-    this.tasks.set(p.id, task);
-    if ((await task.start()) === "waiting") this.forget(task);
+  /** Prepares the targets of new pipelines of one datacenter pair together; their link reads them next. */
+  private async startPipelines(pipelines: Pipeline[]): Promise<void> {
+    const { ctx, dcs } = this;
+    const first = pipelines[0]!;
+    const key = Link.key(first.sourceDc, first.destinationDc);
+    let link = this.links.get(key);
+    if (!link) {
+      link = new Link(ctx, dcs, first.sourceDc, first.destinationDc);
+      this.links.set(key, link);
+    }
+    let sizes: Awaited<ReturnType<typeof ensureTargets>>;
+    try {
+      sizes = await ensureTargets(ctx, pipelines, dcs.get(first.sourceDc), dcs.get(first.destinationDc));
+    } catch (err) {
+      ctx.metrics.errors.inc({ kind: "pipeline-start" });
+      ctx.logger.warn(
+        {
+          source: first.sourceDc,
+          destination: first.destinationDc,
+          pipelines: pipelines.length,
+          err: errorFields(err),
+        },
+        "target topics not prepared; retrying next round",
+      );
+      return;
+    }
+    await Promise.all(
+      pipelines.map(async (p) => {
+        const result = sizes.get(p.id);
+        if (!result) return;
+        if (result instanceof ReplicatorError && result.code === "WAITING_FOR_LEADER") {
+          // Not an error: the leader creates the target; the next round tries again.
+          ctx.logger.debug({ pipeline: p.id, err: errorFields(result) }, "pipeline waits for the leader");
+          return;
+        }
+        const task: PipelineTask = new PipelineTask(ctx, dcs, p, link, () => this.forget(task));
+        this.tasks.set(p.id, task);
+        link.add(task);
+        if (result instanceof ReplicatorError) {
+          ctx.metrics.errors.inc({ kind: "pipeline-start" });
+          task.log.warn({ err: errorFields(result) }, "pipeline failed to start; retrying next round");
+          task.fail(result);
+          return;
+        }
+        await task.prepare(result);
+      }),
+    );
   }
 
   private forget(task: PipelineTask): void {

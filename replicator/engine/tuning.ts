@@ -10,18 +10,22 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
 /** Fetch size per partition and per fetch, above kafkajs's 1 MiB / 10 MiB: fewer, larger fetch rounds. */
 export const FETCH_MAX_BYTES_PER_PARTITION = 4 * 1024 * 1024;
 export const FETCH_MAX_BYTES = 32 * 1024 * 1024;
-/** At-least-once: produce requests in flight per pipeline; partitions ready meanwhile share the next one. */
+/** At-least-once: produce requests in flight per target topic; partitions ready meanwhile share the next one. */
 export const DIRECT_REQUESTS_IN_FLIGHT = 2;
 /** At-least-once: slices of one source partition queued or in flight before the fetch loop waits. */
 export const ALO_SENDS_PER_PARTITION = 2;
 /** Exactly-once: the source group's best-effort copy of the positions is committed this long after a transaction, coalesced. */
 export const EOS_SOURCE_COMMIT_MS = 1000;
+/** The commits of a datacenter pair's flows made within this window go to the group in one request. */
+export const LINK_COMMIT_BATCH_MS = 5;
 /** At-least-once: a failed commit is tried again after this delay. */
 export const ALO_COMMIT_RETRY_MS = 200;
 /** At-least-once: how long a rebalance seen by a heartbeat waits for the sends in flight (well within the rebalance timeout). */
 export const ALO_REBALANCE_DRAIN_MS = 1000;
 /** At-least-once: how long a stopping pipeline waits for its sends in flight before it commits. */
 export const ALO_STOP_DRAIN_MS = 10_000;
+/** How long the targets created in a round may take to appear with leaders in the destination's metadata. */
+export const TARGET_READY_MS = 10_000;
 /** How long a non-leader waits for the leader to create a target topic (capped at two discovery intervals). */
 export const LEADER_TARGET_WAIT_MS = 5000;
 /**

@@ -3,72 +3,13 @@
  * (several times) without losing a record; SIGTERM ends it cleanly.
  */
 import { expect } from "chai";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { getKafka, randomTopic } from "../fixtures/infra.js";
-import { ROOT } from "../support/procs.js";
 import { collect, createTopic, kafkaOf, produce, stopCollectors, waitFor } from "./helpers.js";
-
-const children: ChildProcess[] = [];
-
-function runCli(args: string[]): ChildProcess & { output: { stdout: string; stderr: string } } {
-  const child = spawn(process.execPath, ["--import", "tsx", "replicator/cli.ts", ...args], {
-    cwd: ROOT,
-    env: { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: "1" },
-    stdio: ["ignore", "pipe", "pipe"],
-  }) as ChildProcess & { output: { stdout: string; stderr: string } };
-  child.output = { stdout: "", stderr: "" };
-  child.stdout?.on("data", (d: Buffer) => (child.output.stdout += d.toString()));
-  child.stderr?.on("data", (d: Buffer) => (child.output.stderr += d.toString()));
-  children.push(child);
-  return child;
-}
-
-function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  }
-  return new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
-}
-
-/** Resolves when the replicator logged that it runs (its first discovery round is done). */
-function running(child: ChildProcess & { output: { stdout: string } }, timeoutMs = 30_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (child.output.stdout.includes('"msg":"replicator running"')) {
-        done();
-        resolve();
-      }
-    };
-    const onExit = () => {
-      done();
-      reject(new Error(`replicator exited before running: ${child.output.stdout}`));
-    };
-    const timer = setTimeout(() => {
-      done();
-      reject(new Error("replicator did not start"));
-    }, timeoutMs);
-    const done = () => {
-      clearTimeout(timer);
-      child.stdout?.off("data", check);
-      child.off("exit", onExit);
-    };
-    // A listener only: reading stays with runCli's collector, so the child's stdout never backs up.
-    child.stdout?.on("data", check);
-    child.once("exit", onExit);
-    check();
-  });
-}
-
-/** The replicator's JSON log lines (pino). */
-function logLines(stdout: string): { msg?: string; worker?: number; [k: string]: unknown }[] {
-  return stdout
-    .split("\n")
-    .filter((l) => l.startsWith("{"))
-    .map((l) => JSON.parse(l) as { msg?: string; worker?: number });
-}
+import { ownerIndex } from "../../replicator/assignment.js";
+import { exitOf, killChildren, logLines, runCli, running } from "./cli-helpers.js";
 
 describe("replicator CLI", function () {
   this.timeout(120_000);
@@ -79,12 +20,7 @@ describe("replicator CLI", function () {
   });
 
   afterEach(async () => {
-    for (const child of children.splice(0)) {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill("SIGKILL");
-        await exitOf(child);
-      }
-    }
+    await killChildren();
     await stopCollectors();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -193,8 +129,8 @@ describe("replicator CLI", function () {
     const shares = new Map<number, number[]>();
     for (const line of child.output.stdout.split("\n")) {
       if (!line.includes('"msg":"partitions assigned"')) continue;
-      const entry = JSON.parse(line) as { worker: number; assigned: number[] };
-      shares.set(entry.worker, entry.assigned);
+      const entry = JSON.parse(line) as { worker: number; assigned: Record<string, number[]> };
+      shares.set(entry.worker, entry.assigned[topic] ?? []);
     }
     expect([...shares.keys()].sort()).to.deep.equal([0, 1]);
     expect([...shares.values()].every((assigned) => assigned.length > 0)).to.equal(true);
@@ -299,16 +235,17 @@ describe("replicator CLI", function () {
     await new Promise((r) => setTimeout(r, 1500));
     const lines = logLines(child.output.stdout);
     // Every assignment an engine received holds only its own partitions; the last one holds all of them.
-    const own = (k: number) => Array.from({ length: partitions }, (_, p) => p).filter((p) => p % 2 === k);
-    const groupId = `lp.replicator.${id}.dc1.${topic}.dc2`;
+    const own = (k: number) =>
+      Array.from({ length: partitions }, (_, p) => p).filter((p) => ownerIndex(topic, p, 2) === k);
+    const groupId = `lp.replicator.${id}.dc1.dc2`;
     for (const k of [0, 1]) {
       const assignments = lines
         .filter((l) => l.msg === "partitions assigned" && l.worker === k)
-        .map((l) => l.assigned as number[]);
+        .map((l) => (l.assigned as Record<string, number[]>)[topic] ?? []);
       expect(assignments.length, `engine ${k} joined`).to.be.greaterThan(0);
       for (const a of assignments) expect(own(k)).to.include.members(a);
       expect(assignments.at(-1)).to.deep.equal(own(k));
-      const started = lines.find((l) => l.msg === "pipeline started" && l.worker === k);
+      const started = lines.find((l) => l.msg === "link consumer started" && l.worker === k);
       expect(started?.transactionalId).to.equal(`${groupId}.${k}`);
     }
     // Each record exactly once: the count, the values and the provenance (origin partition and offset).

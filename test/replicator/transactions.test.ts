@@ -6,10 +6,10 @@
  */
 import { expect } from "chai";
 import type { Message, Transaction } from "kafkajs";
-import { TransactionGroup, type SourcePosition } from "../../replicator/transactions.js";
+import { TransactionGroup, type SourcePosition, type TopicRequest } from "../../replicator/transactions.js";
 
 type Event =
-  | { txn: number; kind: "send"; values: string[] }
+  | { txn: number; kind: "send"; values: string[]; topics?: string[] }
   | { txn: number; kind: "offsets"; positions: string[] }
   | { txn: number; kind: "commit" | "abort" };
 
@@ -40,17 +40,21 @@ function recorder(options: { failSendOf?: string } = {}) {
       } as unknown as Transaction;
     },
   };
-  const send = async (_txn: Transaction, messages: Message[]) => {
+  const send = async (_txn: Transaction, topicMessages: TopicRequest[]) => {
     const id = events.filter((e) => e.kind === "commit" || e.kind === "abort").length + 1;
-    const values = messages.map((m) => String(m.value));
+    const values = topicMessages.flatMap((t) => t.messages.map((m) => String(m.value)));
     if (options.failSendOf !== undefined && values.includes(options.failSendOf))
       throw new Error("broker said no");
-    events.push({ txn: id, kind: "send", values });
+    const topics = topicMessages.map((t) => t.topic);
+    events.push({ txn: id, kind: "send", values, ...(topics.some((t) => t !== "out") ? { topics } : {}) });
   };
   return { group: new TransactionGroup(producer, "lp.replicator.x", send), events };
 }
 
-const msgs = (...values: string[]): Message[] => values.map((value) => ({ value }));
+const msgs = (...values: string[]): TopicRequest => ({
+  topic: "out",
+  messages: values.map((value): Message => ({ value })),
+});
 const pos = (partition: number, offset: number): SourcePosition => ({
   topic: "orders",
   partition,
@@ -70,6 +74,22 @@ describe("exactly-once group commit (TransactionGroup)", () => {
       { txn: 1, kind: "send", values: ["p0-c", "p2-b"] },
       { txn: 1, kind: "send", values: ["p2-c"] },
       { txn: 1, kind: "offsets", positions: ["orders/0@10", "orders/1@20", "orders/2@30"] },
+      { txn: 1, kind: "commit" },
+    ]);
+  });
+
+  it("slices of several topics share a transaction: each wave is one request holding every target topic", async () => {
+    const { group, events } = recorder();
+    const of = (topic: string, ...values: string[]): TopicRequest => ({ ...msgs(...values), topic });
+    await Promise.all([
+      group.run({ topic: "a", partition: 0, offset: "3" }, [of("dc1.a", "a1"), of("dc1.a", "a2")]),
+      group.run({ topic: "b", partition: 0, offset: "7" }, [of("dc1.b", "b1")]),
+      group.run({ topic: "a", partition: 1, offset: "4" }, [of("dc1.a", "a3")]),
+    ]);
+    expect(events).to.deep.equal([
+      { txn: 1, kind: "send", values: ["a1", "a3", "b1"], topics: ["dc1.a", "dc1.b"] },
+      { txn: 1, kind: "send", values: ["a2"], topics: ["dc1.a"] },
+      { txn: 1, kind: "offsets", positions: ["a/0@3", "a/1@4", "b/0@7"] },
       { txn: 1, kind: "commit" },
     ]);
   });

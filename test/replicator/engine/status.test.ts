@@ -47,7 +47,7 @@ describe("replicator status (real Kafka datacenters)", function () {
     const admin = (await kafkaOf("dc1")).admin();
     await admin.connect();
     try {
-      const groupId = `lp.replicator.${id}.dc1.${topic}.dc2`;
+      const groupId = `lp.replicator.${id}.dc1.dc2`;
       const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
       const groupOffset = offsets?.partitions.find((p) => p.partition === 0)?.offset;
       expect(groupOffset).to.equal("-1"); // nothing committed yet
