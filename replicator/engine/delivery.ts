@@ -114,7 +114,8 @@ export class SliceDelivery {
     next: string,
     transactions: TransactionGroup,
   ): Promise<void> {
-    const topic = this.pipeline.sourceTopic;
+    // The position is kept under the target topic's name in the destination group (../engine/link.ts).
+    const topic = this.pipeline.targetTopic;
     const afterUnit = (unit: SliceUnit | undefined) =>
       unit ? (BigInt(unit.message.offset) + 1n).toString() : next;
     const at = { resumeAt: firstOffset };

@@ -22,7 +22,8 @@ import { errorFields } from "../../common/log.js";
 import { sleep } from "../../common/time.js";
 import { createSourceConsumer, linkProducer, sendAcknowledged } from "./clients.js";
 import type { CommitPosition } from "./commits.js";
-import { connectAdmin, type Datacenters } from "./datacenters.js";
+import { connectAdmin, type Datacenter, type Datacenters } from "./datacenters.js";
+import { groupPositions, inheritedPositions, legacyGroupId, type Positions } from "./migration.js";
 import type { PipelineTask } from "./pipeline.js";
 import { ALO_REBALANCE_DRAIN_MS, ALO_STOP_DRAIN_MS, LINK_COMMIT_BATCH_MS } from "./tuning.js";
 import type { EngineContext } from "./types.js";
@@ -150,6 +151,11 @@ export class Link {
         await consumer.connect();
         if (added.length > 0) await consumer.subscribe({ topics: added, fromBeginning: true });
         for (const t of added) this.everSubscribed.add(t);
+        if (!exactlyOnce)
+          await this.inheritPositions(
+            src,
+            [...wanted.values()].filter((f) => !f.joinedOnce),
+          );
       })();
       const [destination, source] = await Promise.allSettled([destinationReady, sourceReady]);
       if (destination.status === "rejected") throw destination.reason;
@@ -223,26 +229,66 @@ export class Link {
     }
     await this.transactions!.settled();
     await connectAdmin(dst);
-    const topics = [...wanted.keys()];
-    const positions = new Map<string, Map<number, bigint>>();
-    for (let i = 0; i < topics.length; i += 500) {
-      const committed = await dst.admin.fetchOffsets({
-        groupId: this.groupId,
-        topics: topics.slice(i, i + 500),
-      });
-      for (const t of committed) {
-        const own = new Map<number, bigint>();
-        for (const part of t.partitions)
-          if (
-            part.offset !== "-1" &&
-            part.offset !== "" &&
-            ownsPartition(this.ctx.engine, t.topic, part.partition)
-          )
-            own.set(part.partition, BigInt(part.offset));
-        positions.set(t.topic, own);
-      }
+    // Positions are kept under the target topic's name (the source's may not exist in the destination, and
+    // Kafka refuses offsets of a topic it does not have) with the source partition's number.
+    const flows = [...wanted.values()];
+    const targets = flows.map((f) => f.pipeline.targetTopic);
+    const positions = await groupPositions(dst.admin, this.groupId, targets);
+    const inherited = await this.inherited(dst, positions, flows, (f) => f.pipeline.targetTopic);
+    for (const flow of flows) {
+      const { sourceTopic, targetTopic } = flow.pipeline;
+      const own = new Map<number, bigint>();
+      for (const [partition, offset] of [
+        ...(inherited.get(targetTopic) ?? []),
+        ...(positions.get(targetTopic) ?? []),
+      ])
+        if (ownsPartition(this.ctx.engine, sourceTopic, partition)) own.set(partition, BigInt(offset));
+      flow.startAt(own);
     }
-    for (const [topic, flow] of wanted) flow.startAt(positions.get(topic) ?? new Map());
+  }
+
+  /**
+   * At-least-once: new flows whose partitions have no position in this pair's group yet take their
+   * pipeline's old group's (./migration.ts); applied when the group assigns them.
+   */
+  private async inheritPositions(src: Datacenter, flows: PipelineTask[]): Promise<void> {
+    if (flows.length === 0) return;
+    await connectAdmin(src);
+    const topics = flows.map((f) => f.pipeline.sourceTopic);
+    const current = await groupPositions(src.admin, this.groupId, topics);
+    const inherited = await this.inherited(src, current, flows, (f) => f.pipeline.sourceTopic);
+    for (const flow of flows) {
+      const positions = inherited.get(flow.pipeline.sourceTopic);
+      if (positions) flow.inherit(positions);
+    }
+  }
+
+  /**
+   * The old groups' positions for the partitions `current` lacks, keyed as `current` is (`keyOf`: the
+   * source topic in the source cluster, the target topic in the destination); none when the cluster
+   * refuses to say.
+   */
+  private async inherited(
+    dc: Datacenter,
+    current: Positions,
+    flows: PipelineTask[],
+    keyOf: (flow: PipelineTask) => string,
+  ): Promise<Positions> {
+    const id = this.ctx.config().replicator.id;
+    const byKey = new Map(flows.map((f) => [keyOf(f), f]));
+    try {
+      return await inheritedPositions(
+        dc.admin,
+        current,
+        [...byKey.keys()],
+        (key) => byKey.get(key)?.sourcePartitions ?? 0,
+        (key) => legacyGroupId(id, this.sourceDc, byKey.get(key)!.pipeline.sourceTopic, this.destinationDc),
+      );
+    } catch (err) {
+      // Listing or reading groups refused (ACLs): no upgrade positions, every partition starts as configured.
+      this.log.debug({ err: errorFields(err) }, "positions of the groups before the upgrade not read");
+      return new Map();
+    }
   }
 
   private newConsumer(kafka: Parameters<typeof createSourceConsumer>[1]): Consumer {

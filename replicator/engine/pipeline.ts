@@ -61,6 +61,8 @@ export class PipelineTask {
   readonly commits: OffsetCommits;
   /** Whether the link's consumer had partitions of this topic assigned before (a later join is a rejoin). */
   private joined = false;
+  /** At-least-once: positions of the pipeline's group before the upgrade, for partitions the pair's group lacks. */
+  private inherited?: Map<number, string>;
   /** Source partitions paused after a failed send: retrying (with backoff) or stopped (error policy). */
   readonly faults: PartitionFaults;
   private readonly delivery: SliceDelivery;
@@ -194,6 +196,16 @@ export class PipelineTask {
     }
   }
 
+  /** Whether the link's group assigned this topic at least once (a new flow has not). */
+  get joinedOnce(): boolean {
+    return this.joined;
+  }
+
+  /** At-least-once: where partitions without a position in the pair's group start (../migration.ts). */
+  inherit(positions: ReadonlyMap<number, string>): void {
+    this.inherited = new Map(positions);
+  }
+
   /** The link's group assigned this topic's partitions (a join or a rejoin). */
   assignedNow(partitions: readonly number[]): void {
     const topic = this.pipeline.sourceTopic;
@@ -212,6 +224,18 @@ export class PipelineTask {
     if (this.exactlyOnce) return; // resumes from the destination's positions (eosStart)
     // At-least-once rejoin: the partitions this member kept resume at its acknowledged positions, not
     // at the group's older committed ones (../rejoin.ts).
+    if (before === undefined && this.inherited) {
+      for (const partition of this.assigned) {
+        const offset = this.inherited.get(partition);
+        if (offset === undefined) continue;
+        this.link.seek(topic, partition, offset);
+        this.log.info(
+          { partition, offset },
+          "resuming at the position of the pipeline's group before the upgrade",
+        );
+      }
+      this.inherited = undefined;
+    }
     const plan = planRejoin(before, this.assigned, this.commits.acked, this.commits.committed);
     for (const { partition, offset } of plan.seeks) {
       this.link.seek(topic, partition, offset);
@@ -406,7 +430,8 @@ export class PipelineTask {
       await transactions.settled();
       const dst = this.dcs.get(destinationDc);
       await connectAdmin(dst);
-      const committed = await dst.admin.fetchOffsets({ groupId: this.groupId, topics: [topic] });
+      const { targetTopic } = this.pipeline; // positions are kept under the target's name (./link.ts)
+      const committed = await dst.admin.fetchOffsets({ groupId: this.groupId, topics: [targetTopic] });
       const stored = committed.flatMap((t) => t.partitions).find((p) => p.partition === partition)?.offset;
       const position =
         stored !== undefined && stored !== "-1" && stored !== ""

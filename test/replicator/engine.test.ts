@@ -135,21 +135,23 @@ describe("replicator (real Kafka datacenters)", function () {
     }
   });
 
-  it("prefixed naming: dc1's topic arrives in dc3 as dc1.<topic>", async () => {
-    const topic = randomTopic("pre");
-    await createTopic("dc1", topic, 1);
-    await produce("dc1", topic, [{ key: "k", value: "v" }]);
-    await startReplicator(
-      await testConfig({
-        naming: "prefixed",
-        discovery: { include: [topic, `dc\\d\\.${topic}`] },
-        replication: [{ model: "full", sources: ["dc1"], destinations: ["dc3"] }],
-      }),
-    );
-    const got = await (await collect("dc3", `dc1.${topic}`)).waitForCount(1);
-    expect(got[0]?.value?.toString()).to.equal("v");
-    expect(got[0]?.headers[HEADERS.originDc]).to.equal("dc1");
-  });
+  for (const delivery of ["at-least-once", "exactly-once"] as const)
+    it(`prefixed naming, ${delivery}: dc1's topic arrives in dc3 as dc1.<topic>`, async () => {
+      const topic = randomTopic("pre");
+      await createTopic("dc1", topic, 1);
+      await produce("dc1", topic, [{ key: "k", value: "v" }]);
+      await startReplicator(
+        await testConfig({
+          replicator: { delivery },
+          naming: "prefixed",
+          discovery: { include: [topic, `dc\\d\\.${topic}`] },
+          replication: [{ model: "full", sources: ["dc1"], destinations: ["dc3"] }],
+        }),
+      );
+      const got = await (await collect("dc3", `dc1.${topic}`)).waitForCount(1);
+      expect(got[0]?.value?.toString()).to.equal("v");
+      expect(got[0]?.headers[HEADERS.originDc]).to.equal("dc1");
+    });
 
   it("active-active dc1<->dc2 with producers on both sides: each record exactly once per datacenter, no loop", async () => {
     const topic = randomTopic("aa");
