@@ -158,6 +158,16 @@ export const configSchema = z
           })
           .strict()
           .default({}),
+        /**
+         * At-least-once back-pressure: record bytes read and not yet acknowledged per destination datacenter
+         * and engine, over all its topics; the fetching waits beyond it (a slow destination holds at most
+         * this much in memory). Exactly-once is bounded by partitionConcurrency slices in one transaction.
+         */
+        maxInFlightBytes: z
+          .number()
+          .int()
+          .min(1024 * 1024)
+          .default(64 * 1024 * 1024),
         /** Records larger than this (or than the target topic's max.message.bytes) are chunked. */
         maxRecordBytes: z.number().int().min(1024).optional(),
         /** A member that stops heartbeating leaves the group after this long (6 s: the broker's minimum by default). */
@@ -188,15 +198,16 @@ export const configSchema = z
         /** Elect one leader among the replicators of this id (it alone creates target topics). */
         leaderElection: z.boolean().default(true),
         /**
-         * Source partitions of one pipeline replicated at the same time, each in order. Under exactly-once,
-         * the slices replicated together share one destination transaction.
+         * Source partitions of one datacenter pair replicated at the same time, each in order (at-least-once
+         * only waits for a send when its partition's lane is full). Under exactly-once, the slices
+         * replicated together share one destination transaction.
          */
         partitionConcurrency: z.number().int().min(1).max(64).default(8),
         /**
-         * Replication engines run in worker threads of this process, sharing every pipeline's partitions
-         * through its consumer group (./pool.ts). "auto": one per CPU core, at most 4. Under exactly-once
-         * engine k of n owns the partitions p with p mod n = k and has its own transactional ids
-         * (./assignment.ts). A change takes effect after a restart.
+         * Replication engines run in worker threads of this process, sharing the partitions through each
+         * datacenter pair's consumer group (./pool.ts). "auto": one per CPU core, at most 4. Engine k of n
+         * owns the partitions p of topic t with (hash(t) + p) mod n = k; under exactly-once strictly, with
+         * its own transactional ids (./assignment.ts). A change takes effect after a restart.
          */
         workers: z.union([z.literal("auto"), z.number().int().min(1).max(16)]).default("auto"),
       })

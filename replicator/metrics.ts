@@ -13,6 +13,8 @@ export interface ReplicatorMetrics {
   /** Records the destination refused, by reason and what the error policy did (stopped, dead-lettered). */
   recordsFailed: Counter<"pipeline" | "reason" | "action">;
   pipelines: Gauge;
+  /** At-least-once: record bytes read and not yet acknowledged, per destination (back-pressure). */
+  inFlightBytes: Gauge<"destination">;
   lag: Gauge<"pipeline" | "partition">;
   /** Called when the lag gauge is collected (the engine refreshes lag from the source high watermarks). */
   onCollectLag?: () => Promise<void>;
@@ -80,6 +82,13 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Repli
       help: "Running pipelines",
       // Every engine of a pool (./pool.ts) runs every pipeline, on its share of the partitions.
       aggregator: "max",
+      registers,
+    }),
+    inFlightBytes: new Gauge({
+      name: "lp_replicator_in_flight_bytes",
+      help: "At-least-once: record bytes read and not yet acknowledged by the destination (bounded by replicator.maxInFlightBytes per engine)",
+      labelNames: ["destination"],
+      aggregator: "sum",
       registers,
     }),
     lag: new Gauge({

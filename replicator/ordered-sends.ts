@@ -41,7 +41,13 @@ export class OrderedSends {
    * Queues `send` behind the partition's earlier sends; `onAcked` runs when it succeeded (in order per
    * partition). Resolves once the send is queued — not acknowledged; rejects with the partition's failure.
    */
-  async enqueue(partition: number, send: () => Promise<void>, onAcked: () => void): Promise<void> {
+  async enqueue(
+    partition: number,
+    send: () => Promise<void>,
+    onAcked: () => void,
+    /** Runs once the queued send settled however: acknowledged, failed, or never made (an earlier one failed). */
+    onSettled?: () => void,
+  ): Promise<void> {
     let lane = this.lanes.get(partition);
     if (!lane) {
       lane = { tail: Promise.resolve(), open: [] };
@@ -55,6 +61,7 @@ export class OrderedSends {
     // Closed while this call waited for room: a send made now would come after the final drain.
     if (this.closed) throw new RangeError("ordered sends closed");
     const done = lane.tail.then(send).then(onAcked);
+    if (onSettled) void done.then(onSettled, onSettled);
     const open = lane.open;
     const tracked = done.then(
       () => undefined,

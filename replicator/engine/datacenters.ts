@@ -11,6 +11,7 @@ import { ReplicatorError } from "../errors.js";
 import { REGISTRY_TOPIC, type Registration } from "../registry.js";
 import { createKafka } from "../../kafka/client.js";
 import type { DirectCluster } from "../../kafka/direct-producer.js";
+import type { ByteBudget } from "../byte-budget.js";
 import { explainConnectionError } from "../../kafka/security.js";
 import { errorFields, errorText } from "../../common/log.js";
 import { causes } from "./faults.js";
@@ -44,6 +45,8 @@ export interface Datacenter {
    * first use; null when kafkajs's internals are off limits: each pipeline uses a kafkajs producer).
    */
   senders?: DirectCluster | null;
+  /** At-least-once: the record bytes in flight to this datacenter, over all its topics (back-pressure). */
+  sendBudget?: ByteBudget;
 }
 
 /** Connects a datacenter's admin client once. */

@@ -9,6 +9,7 @@
 import type { EachBatchPayload, Message } from "kafkajs";
 import type { Logger } from "pino";
 import { ReplicatorError } from "../errors.js";
+import { ByteBudget } from "../byte-budget.js";
 import { OrderedSends } from "../ordered-sends.js";
 import { policyFor, type Pipeline } from "../plan.js";
 import type { ReplicationPolicy } from "../policy.js";
@@ -123,6 +124,11 @@ export class PipelineTask {
   /** The consumer group the positions live in (the link's). */
   get groupId(): string {
     return this.link.groupId;
+  }
+
+  /** Read after an await (the state may have changed meanwhile). */
+  private get stopping(): boolean {
+    return this.state === "stopping";
   }
 
   private get exactlyOnce(): boolean {
@@ -244,6 +250,12 @@ export class PipelineTask {
     for (const partition of plan.forget) this.commits.forget(partition);
   }
 
+  /** The destination's bytes-in-flight budget, shared by every flow into it (created on first use). */
+  private sendBudget(): ByteBudget {
+    const dst = this.dcs.get(this.pipeline.destinationDc);
+    return (dst.sendBudget ??= new ByteBudget(this.ctx.config().replicator.maxInFlightBytes));
+  }
+
   /** Resolves when every send queued so far has settled (the link drains before a restart or a rebalance). */
   drain(): Promise<void> {
     return this.sends?.drain() ?? Promise.resolve();
@@ -353,6 +365,21 @@ export class PipelineTask {
         this.commits.acknowledge(batch.partition, next, EOS_SOURCE_COMMIT_MS);
         this.faults.acknowledged(batch.partition);
       } else {
+        // Back-pressure: the bytes in flight to the destination, over all its topics (../byte-budget.ts).
+        const budget = this.sendBudget();
+        const gauge = this.ctx.metrics.inFlightBytes.labels({ destination: p.destinationDc });
+        await budget.acquire(slice.bytes);
+        gauge.set(budget.inFlight);
+        let released = false;
+        const release = () => {
+          if (!released) budget.release(slice.bytes);
+          released = true;
+          gauge.set(budget.inFlight);
+        };
+        if (this.stopping || this.link.quieting || this.faults.has(batch.partition)) {
+          release(); // stopped, restarted or failed while it waited: made after the final drain otherwise
+          return;
+        }
         try {
           await this.sends!.enqueue(
             batch.partition,
@@ -364,8 +391,10 @@ export class PipelineTask {
               if (this.assigned.includes(batch.partition)) this.commits.acknowledge(batch.partition, next);
               this.faults.acknowledged(batch.partition);
             },
+            release,
           );
         } catch {
+          release();
           return; // the partition failed: paused, retried or stopped (./partition-faults.ts)
         }
       }

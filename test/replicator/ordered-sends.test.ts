@@ -157,6 +157,34 @@ describe("OrderedSends (at-least-once pipelining)", () => {
     expect(failures).to.have.length(1);
   });
 
+  it("onSettled runs once per queued send: acknowledged, failed, or never made behind a failure", async () => {
+    const sends = new OrderedSends(3);
+    const settled: string[] = [];
+    const d = deferred();
+    await sends.enqueue(
+      0,
+      async () => undefined,
+      () => undefined,
+      () => settled.push("acked"),
+    );
+    await sends.enqueue(
+      0,
+      () => d.promise,
+      () => undefined,
+      () => settled.push("failed"),
+    );
+    await sends.enqueue(
+      0,
+      async () => undefined,
+      () => undefined,
+      () => settled.push("never made"),
+    );
+    d.reject(new Error("refused"));
+    await sends.drain();
+    await tick();
+    expect(settled).to.deep.equal(["acked", "failed", "never made"]);
+  });
+
   it("close: a call waiting for room rejects instead of sending after the drain began", async () => {
     const sends = new OrderedSends(1);
     const first = deferred();
