@@ -12,9 +12,6 @@ import { OWN_TOPIC_PREFIX } from "../config.js";
 /** Topic → partition → the next offset to replicate. */
 export type Positions = Map<string, Map<number, string>>;
 
-/** Requests of at most this many topics. */
-const TOPICS_PER_REQUEST = 500;
-
 /** The group of a pipeline in versions before the datacenter-pair links. */
 export function legacyGroupId(
   replicatorId: string,
@@ -25,21 +22,24 @@ export function legacyGroupId(
   return `${OWN_TOPIC_PREFIX}${replicatorId}.${sourceDc}.${topic}.${destinationDc}`;
 }
 
-/** The positions `groupId` holds for `topics` (partitions without one are absent). */
+/**
+ * The positions `groupId` holds for `topics` (partitions without one are absent), in one request: the
+ * group's every topic (kafkajs's fetchOffsets with topics refreshes the metadata once per topic it has not
+ * seen: 7.7 s for 1,000 new topics).
+ */
 export async function groupPositions(
   admin: Admin,
   groupId: string,
   topics: readonly string[],
 ): Promise<Positions> {
+  const wanted = new Set(topics);
   const out: Positions = new Map();
-  for (let i = 0; i < topics.length; i += TOPICS_PER_REQUEST) {
-    const committed = await admin.fetchOffsets({ groupId, topics: topics.slice(i, i + TOPICS_PER_REQUEST) });
-    for (const t of committed) {
-      const positions = new Map<number, string>();
-      for (const p of t.partitions)
-        if (p.offset !== "-1" && p.offset !== "") positions.set(p.partition, p.offset);
-      out.set(t.topic, positions);
-    }
+  for (const t of await admin.fetchOffsets({ groupId })) {
+    if (!wanted.has(t.topic)) continue;
+    const positions = new Map<number, string>();
+    for (const p of t.partitions)
+      if (p.offset !== "-1" && p.offset !== "") positions.set(p.partition, p.offset);
+    out.set(t.topic, positions);
   }
   return out;
 }

@@ -95,6 +95,14 @@ async function partitionsWithLeaders(
 ): Promise<Map<string, number>> {
   const deadline = Date.now() + TARGET_READY_MS;
   let delay = 25;
+  // The topic list first: a metadata request naming a topic the broker does not know yet fails, and
+  // kafkajs logs each such answer as an error.
+  for (;;) {
+    const listed = new Set(await admin.listTopics());
+    if (topics.every((t) => listed.has(t)) || Date.now() > deadline) break;
+    await sleep(delay, { unref: true });
+    delay = Math.min(delay * 2, 500);
+  }
   for (;;) {
     try {
       const out = new Map<string, number>();
