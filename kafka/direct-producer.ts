@@ -19,6 +19,7 @@ import type { Kafka, Message } from "kafkajs";
 import { sleep } from "../common/time.js";
 import { createRequire } from "node:module";
 import { KafkaError } from "./errors.js";
+import { ProduceMerger, type MergedAnswer, type TopicData } from "./produce-merge.js";
 import { partitionResultsActive, withPartitionResults } from "./patches/produce-results.js";
 import { protocolErrorCode } from "./protocol.js";
 import { patchesRefused } from "./version.js";
@@ -37,10 +38,7 @@ interface KafkajsBroker {
     acks: number;
     timeout: number;
     compression: number;
-    topicData: {
-      topic: string;
-      partitions: { partition: number; firstSequence: number; messages: Message[] }[];
-    }[];
+    topicData: TopicData[];
   }): Promise<ProduceResponse>;
 }
 interface KafkajsCluster {
@@ -115,7 +113,15 @@ export class DirectCluster {
   private adding?: Promise<void>;
   private nextAdd?: Promise<void>;
 
-  private constructor(private readonly cluster: KafkajsCluster) {}
+  /** The senders' requests to one broker in one turn of the event loop go as one (./produce-merge.ts). */
+  private readonly merger: ProduceMerger<ProduceResponse>;
+
+  private constructor(private readonly cluster: KafkajsCluster) {
+    this.merger = new ProduceMerger(
+      (nodeId, topicData, timeout) => produceRequest(cluster, nodeId, topicData, timeout),
+      SENDER_DEFAULTS.maxRequestBytes,
+    );
+  }
 
   /** Undefined when kafkajs's internals are off limits (as `DirectProducer.create`). */
   static create(kafka: Kafka, env: NodeJS.ProcessEnv = process.env): DirectCluster | undefined {
@@ -127,7 +133,7 @@ export class DirectCluster {
 
   /** A sender for `topic` on this cluster. */
   producer(topic: string, options: DirectProducerOptions): DirectProducer {
-    return new DirectProducer(this.sharedCluster(), topic, { ...SENDER_DEFAULTS, ...options });
+    return new DirectProducer(this.sharedCluster(), topic, { ...SENDER_DEFAULTS, ...options }, this.merger);
   }
 
   /**
@@ -198,6 +204,8 @@ export class DirectProducer {
     private readonly cluster: KafkajsCluster,
     private readonly topic: string,
     private readonly options: Required<DirectProducerOptions>,
+    /** The senders of a DirectCluster merge their requests to one broker (./produce-merge.ts). */
+    private readonly merger?: ProduceMerger<ProduceResponse>,
   ) {}
 
   /**
@@ -313,7 +321,7 @@ export class DirectProducer {
         });
         await Promise.all(
           requests.map(async ({ nodeId, wanted }) => {
-            for (const [p, outcome] of await this.produceTo(nodeId, wanted)) outcomes.set(p, outcome);
+            for (const [p, outcome] of await this.produceTo(nodeId, wanted, alone)) outcomes.set(p, outcome);
           }),
         );
       } catch (err) {
@@ -348,47 +356,78 @@ export class DirectProducer {
     }
   }
 
-  /** One produce request to one leader: each partition's outcome. */
-  private async produceTo(nodeId: string, wanted: PendingSend[]): Promise<Map<PendingSend, Outcome>> {
+  /**
+   * One produce request to one leader, merged with other senders' of the same cluster unless `alone`
+   * (./produce-merge.ts): each partition's outcome.
+   */
+  private async produceTo(
+    nodeId: string,
+    wanted: PendingSend[],
+    alone: boolean,
+  ): Promise<Map<PendingSend, Outcome>> {
     const { topic } = this;
     const outcomes = new Map<PendingSend, Outcome>();
-    const perPartition = partitionResultsActive();
-    try {
-      const broker = await this.cluster.findBroker({ nodeId });
-      const topicData = [
-        {
-          topic,
-          partitions: wanted.map((p) => ({ partition: p.partition, firstSequence: 0, messages: p.messages })),
-        },
-      ];
-      const response = await broker.produce({
-        acks: -1,
-        timeout: this.options.ackTimeoutMs,
-        compression: 0,
-        topicData: perPartition ? withPartitionResults(topicData) : topicData,
-      });
-      for (const p of wanted) {
-        const result = response.topics
-          ?.find((t) => t.topicName === topic)
-          ?.partitions.find((r) => r.partition === p.partition);
-        if (result?.errorCode === 0) outcomes.set(p, "acked");
-        else if (result === undefined) {
-          const error = new KafkaError("NOT_ACKNOWLEDGED", `${topic}[${p.partition}]: not in the response`);
-          outcomes.set(p, { error, retriable: true });
-        } else {
-          const error = protocolError(result.errorCode);
-          outcomes.set(p, { error, retriable: isRetriable(error) });
-        }
+    const topicData = [
+      {
+        topic,
+        partitions: wanted.map((p) => ({ partition: p.partition, firstSequence: 0, messages: p.messages })),
+      },
+    ];
+    let answer: MergedAnswer<ProduceResponse>;
+    if (this.merger && !alone) {
+      const bytes = wanted.reduce((n, p) => n + p.bytes, 0);
+      answer = await this.merger.produce(nodeId, this.options.ackTimeoutMs, { topicData, bytes });
+    } else {
+      try {
+        answer = {
+          response: await produceRequest(this.cluster, nodeId, topicData, this.options.ackTimeoutMs),
+          partitions: wanted.length,
+        };
+      } catch (error) {
+        answer = { error, partitions: wanted.length };
       }
-    } catch (err) {
-      // The request failed as a whole. With several partitions in it, a refusal (kafkajs's parse throws
-      // the first partition's error; an encoding error) names none of them: each is sent again alone.
-      const ambiguous = wanted.length > 1 && (!isRetriable(err) || protocolErrorCode(err) !== undefined);
+    }
+    if ("error" in answer) {
+      // The request failed as a whole. With several partitions in it (this sender's or merged ones), a
+      // refusal (kafkajs's parse throws the first partition's error; an encoding error) names none of
+      // them: each is sent again alone.
+      const err = answer.error;
+      const ambiguous = answer.partitions > 1 && (!isRetriable(err) || protocolErrorCode(err) !== undefined);
       for (const p of wanted)
         outcomes.set(p, ambiguous ? "ambiguous" : { error: err, retriable: isRetriable(err) });
+      return outcomes;
+    }
+    for (const p of wanted) {
+      const result = answer.response.topics
+        ?.find((t) => t.topicName === topic)
+        ?.partitions.find((r) => r.partition === p.partition);
+      if (result?.errorCode === 0) outcomes.set(p, "acked");
+      else if (result === undefined) {
+        const error = new KafkaError("NOT_ACKNOWLEDGED", `${topic}[${p.partition}]: not in the response`);
+        outcomes.set(p, { error, retriable: true });
+      } else {
+        const error = protocolError(result.errorCode);
+        outcomes.set(p, { error, retriable: isRetriable(error) });
+      }
     }
     return outcomes;
   }
+}
+
+/** One produce request (acks=all) to a broker, every partition's result asked for where the patch is on. */
+async function produceRequest(
+  cluster: KafkajsCluster,
+  nodeId: string,
+  topicData: TopicData[],
+  timeout: number,
+): Promise<ProduceResponse> {
+  const broker = await cluster.findBroker({ nodeId });
+  return broker.produce({
+    acks: -1,
+    timeout,
+    compression: 0,
+    topicData: partitionResultsActive() ? withPartitionResults(topicData) : topicData,
+  });
 }
 
 /** A partition's outcome of one attempt. */

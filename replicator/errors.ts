@@ -22,6 +22,11 @@ export const REPLICATOR_ERRORS = {
     retriable: false,
     description: "A pipeline or the election names a datacenter missing from the configuration.",
   },
+  TARGET_NOT_READY: {
+    retriable: true,
+    description:
+      "The target topic was created but the destination does not list it with its leaders yet; its pipeline starts in a later round.",
+  },
   WAITING_FOR_LEADER: {
     retriable: true,
     description:

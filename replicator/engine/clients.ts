@@ -9,6 +9,7 @@ import { staticPartitionAssigner, type EngineSlot } from "../assignment.js";
 import { DirectCluster, type DirectProducer } from "../../kafka/direct-producer.js";
 import { KafkaError } from "../../kafka/errors.js";
 import {
+  DIRECT_INITIAL_RETRY_MS,
   DIRECT_MAX_RETRY_MS,
   DIRECT_REQUESTS_IN_FLIGHT,
   FETCH_MAX_BYTES,
@@ -32,6 +33,7 @@ export function directSender(dst: Datacenter, targetTopic: string): DirectProduc
   if (dst.senders === undefined) dst.senders = DirectCluster.create(dst.kafka) ?? null;
   return dst.senders?.producer(targetTopic, {
     maxInFlightRequests: DIRECT_REQUESTS_IN_FLIGHT,
+    initialRetryMs: DIRECT_INITIAL_RETRY_MS,
     maxRetryMs: DIRECT_MAX_RETRY_MS,
   });
 }

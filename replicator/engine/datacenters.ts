@@ -45,6 +45,8 @@ export interface Datacenter {
    * first use; null when kafkajs's internals are off limits: each pipeline uses a kafkajs producer).
    */
   senders?: DirectCluster | null;
+  /** Target topics this engine created here (the topic list shows new topics only seconds later). */
+  createdTargets: Set<string>;
   /** At-least-once: the record bytes in flight to this datacenter, over all its topics (back-pressure). */
   sendBudget?: ByteBudget;
 }
@@ -97,6 +99,7 @@ export class Datacenters {
       topics: new Map(),
       hasRegistry: false,
       registrations: new Map(),
+      createdTargets: new Set(),
     };
     this.dcs.set(name, dc);
     return dc;

@@ -202,9 +202,13 @@ export class Discovery {
       pipelines.map(async (p) => {
         const result = sizes.get(p.id);
         if (!result) return;
-        if (result instanceof ReplicatorError && result.code === "WAITING_FOR_LEADER") {
-          // Not an error: the leader creates the target; the next round tries again.
-          ctx.logger.debug({ pipeline: p.id, err: errorFields(result) }, "pipeline waits for the leader");
+        if (
+          result instanceof ReplicatorError &&
+          (result.code === "WAITING_FOR_LEADER" || result.code === "TARGET_NOT_READY")
+        ) {
+          // Not an error: the leader creates the target, or the destination is still setting it up; the
+          // next round tries again.
+          ctx.logger.debug({ pipeline: p.id, err: errorFields(result) }, "pipeline waits for its target");
           return;
         }
         const task: PipelineTask = new PipelineTask(ctx, dcs, p, link, () => this.forget(task));

@@ -24,8 +24,11 @@ export const ALO_COMMIT_RETRY_MS = 200;
 export const ALO_REBALANCE_DRAIN_MS = 1000;
 /** At-least-once: how long a stopping pipeline waits for its sends in flight before it commits. */
 export const ALO_STOP_DRAIN_MS = 10_000;
-/** How long the targets created in a round may take to appear with leaders in the destination's metadata. */
-export const TARGET_READY_MS = 10_000;
+/**
+ * How long a round waits for the targets it created to appear with leaders in the destination's
+ * metadata; those that are not ready by then start in a later round.
+ */
+export const TARGET_READY_WAIT_MS = 1000;
 /** How long a non-leader waits for the leader to create a target topic (capped at two discovery intervals). */
 export const LEADER_TARGET_WAIT_MS = 5000;
 /**
@@ -55,6 +58,12 @@ export const DISCOVERY_BACKOFF = { initialMs: 250, maxMs: 500 };
  * each refused attempt costs the broker a handshake and the log kafkajs's lines.
  */
 export const REFUSED_BACKOFF = { initialMs: 500, maxMs: 30_000 };
+/**
+ * At-least-once: the first wait before a send is tried again inside the destination sender, doubling
+ * (jittered) up to DIRECT_MAX_RETRY_MS. A target created a moment ago answers NOT_LEADER_OR_FOLLOWER
+ * until its broker has loaded it: with 300 ms, 1,000 new targets finished 3 s after their first records.
+ */
+export const DIRECT_INITIAL_RETRY_MS = 50;
 /** At-least-once: the longest wait between two attempts of a send inside the destination sender (its retries). */
 export const DIRECT_MAX_RETRY_MS = 1000;
 /** How long start() waits for the first election result before it goes on as a follower. */
