@@ -25,7 +25,10 @@ export function exitOf(child: ChildProcess): Promise<{ code: number | null; sign
 }
 
 /** Resolves when the replicator logged that it runs (its first discovery round is done). */
-export function running(child: ChildProcess & { output: { stdout: string } }, timeoutMs = 30_000): Promise<void> {
+export function running(
+  child: ChildProcess & { output: { stdout: string } },
+  timeoutMs = 30_000,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const check = () => {
       if (child.output.stdout.includes('"msg":"replicator running"')) {
