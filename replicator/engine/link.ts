@@ -24,9 +24,8 @@ import { createSourceConsumer, linkProducer, sendAcknowledged } from "./clients.
 import type { CommitPosition } from "./commits.js";
 import { connectAdmin, type Datacenter, type Datacenters } from "./datacenters.js";
 import { groupPositions, inheritedPositions, legacyGroupId, type Positions } from "./migration.js";
-import type { PipelineTask } from "./pipeline.js";
 import { ALO_REBALANCE_DRAIN_MS, ALO_STOP_DRAIN_MS, LINK_COMMIT_BATCH_MS } from "./tuning.js";
-import type { EngineContext } from "./types.js";
+import type { EngineContext, LinkFlow } from "./types.js";
 
 /** Topics named per topic in the "partitions assigned" line; more are counted only. */
 const LOGGED_TOPICS = 50;
@@ -39,10 +38,10 @@ interface PendingCommit {
 export class Link {
   readonly groupId: string;
   /** The flows of this pair, by source topic. */
-  readonly flows = new Map<string, PipelineTask>();
+  readonly flows = new Map<string, LinkFlow>();
   private consumer?: Consumer;
   /** The topics the running consumer reads, and the flow each was read for. */
-  private subscribed = new Map<string, PipelineTask>();
+  private subscribed = new Map<string, LinkFlow>();
   /** Every topic the consumer ever subscribed (kafkajs keeps them all). */
   private everSubscribed = new Set<string>();
   /** Exactly-once: the pair's transactional producer and the transactions of all its flows. */
@@ -81,12 +80,12 @@ export class Link {
     return this.quiet > 0 || this.revoking !== undefined || this.stopped;
   }
 
-  add(flow: PipelineTask): void {
+  add(flow: LinkFlow): void {
     this.flows.set(flow.pipeline.sourceTopic, flow);
   }
 
   /** Forgets a stopped flow; the next sync drops its topic. */
-  remove(flow: PipelineTask): void {
+  remove(flow: LinkFlow): void {
     if (this.flows.get(flow.pipeline.sourceTopic) === flow) this.flows.delete(flow.pipeline.sourceTopic);
   }
 
@@ -110,7 +109,7 @@ export class Link {
     return this.syncing;
   }
 
-  private wanted(): Map<string, PipelineTask> {
+  private wanted(): Map<string, LinkFlow> {
     return new Map([...this.flows.values()].filter((f) => f.ready).map((f) => [f.pipeline.sourceTopic, f]));
   }
 
@@ -198,7 +197,7 @@ export class Link {
    * initialised (TransactionGroup.settled: the broker answers that only after a pending commit of an
    * earlier producer of these partitions completed, so the positions are final).
    */
-  private async destinationReady(wanted: ReadonlyMap<string, PipelineTask>): Promise<void> {
+  private async destinationReady(wanted: ReadonlyMap<string, LinkFlow>): Promise<void> {
     const dst = this.dcs.get(this.destinationDc);
     if (this.ctx.delivery !== "exactly-once") {
       const flows = [...wanted.values()];
@@ -251,7 +250,7 @@ export class Link {
    * At-least-once: new flows whose partitions have no position in this pair's group yet take their
    * pipeline's old group's (./migration.ts); applied when the group assigns them.
    */
-  private async inheritPositions(src: Datacenter, flows: PipelineTask[]): Promise<void> {
+  private async inheritPositions(src: Datacenter, flows: LinkFlow[]): Promise<void> {
     if (flows.length === 0) return;
     await connectAdmin(src);
     const topics = flows.map((f) => f.pipeline.sourceTopic);
@@ -271,8 +270,8 @@ export class Link {
   private async inherited(
     dc: Datacenter,
     current: Positions,
-    flows: PipelineTask[],
-    keyOf: (flow: PipelineTask) => string,
+    flows: LinkFlow[],
+    keyOf: (flow: LinkFlow) => string,
   ): Promise<Positions> {
     const id = this.ctx.config().replicator.id;
     const byKey = new Map(flows.map((f) => [keyOf(f), f]));

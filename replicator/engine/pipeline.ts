@@ -35,11 +35,11 @@ import {
   SLICE_LIMITS,
 } from "./tuning.js";
 import { PipelineProgress } from "./progress.js";
-import type { EngineContext } from "./types.js";
+import type { EngineContext, LinkFlow } from "./types.js";
 
-export type PipelineState = "starting" | "running" | "stopping" | "failed";
+export type PipelineState = LinkFlow["state"];
 
-export class PipelineTask {
+export class PipelineTask implements LinkFlow {
   readonly policy: ReplicationPolicy;
   /** "starting" until its link's consumer reads the topic. */
   state: PipelineState = "starting";

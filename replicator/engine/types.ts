@@ -1,5 +1,7 @@
 /** Types shared by the parts of the engine (./*.ts) and its readers (../aggregate.ts, ../admin.ts, ../pool.ts). */
+import type { EachBatchPayload } from "kafkajs";
 import type { Logger } from "pino";
+import type { Pipeline } from "../plan.js";
 import type { ReplicatorConfig } from "../config.js";
 import type { ReplicatorMetrics } from "../metrics.js";
 import type { EngineSlot } from "../assignment.js";
@@ -89,4 +91,31 @@ export interface ReplicatorStatus {
   datacenters: { name: string; reachable: boolean; error?: string; topics: number }[];
   applications: { datacenter: string; topic: string; partitions: number }[];
   pipelines: PipelineStatus[];
+}
+
+/** What a datacenter pair's link (./link.ts) needs of the flow of one topic (./pipeline.ts `PipelineTask`). */
+export interface LinkFlow {
+  readonly pipeline: Pipeline;
+  readonly state: "starting" | "running" | "stopping" | "failed";
+  /** Prepared, not stopping or failed: the link may read the topic. */
+  readonly ready: boolean;
+  readonly needsFallbackProducer: boolean;
+  /** Sends queued or in flight (at-least-once). */
+  readonly inFlight: number;
+  /** Whether the link's group assigned the topic at least once. */
+  readonly joinedOnce: boolean;
+  readonly sourcePartitions: number;
+  readonly commits: { commitNow(): Promise<void> };
+  readonly log: Logger;
+  fail(err: unknown): void;
+  /** The link's consumer reads the topic now. */
+  started(): void;
+  /** Exactly-once: the destination positions of this engine's partitions. */
+  startAt(positions: ReadonlyMap<number, bigint>): void;
+  seekStart(): void;
+  /** At-least-once: positions of the pipeline's group before the upgrade. */
+  inherit(positions: ReadonlyMap<number, string>): void;
+  assignedNow(partitions: readonly number[]): void;
+  drain(): Promise<void>;
+  replicateBatch(payload: EachBatchPayload): Promise<void>;
 }
