@@ -131,7 +131,15 @@ export async function ensureTargets(
   await connectAdmin(src);
   await connectAdmin(dst);
   const sources = [...new Set(pipelines.map((p) => p.sourceTopic))];
-  const sourcePartitions = await partitionCounts(src.admin, sources);
+  // The round's discovery has just read every source topic's partition count: only the others are asked.
+  const sourcePartitions = new Map<string, number>();
+  for (const t of sources) {
+    const known = src.topics.get(t);
+    if (known !== undefined) sourcePartitions.set(t, known);
+  }
+  const unknown = sources.filter((t) => !sourcePartitions.has(t));
+  if (unknown.length > 0)
+    for (const [t, n] of await partitionCounts(src.admin, unknown)) sourcePartitions.set(t, n);
   const live = pipelines.filter((p) => {
     if ((sourcePartitions.get(p.sourceTopic) ?? 0) > 0) return true;
     out.set(p.id, new ReplicatorError("SOURCE_GONE", `source topic ${p.sourceTopic} has no partitions`));
