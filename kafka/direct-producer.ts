@@ -22,7 +22,7 @@ import { KafkaError } from "./errors.js";
 import { ProduceMerger, type MergedAnswer, type TopicData } from "./produce-merge.js";
 import { partitionResultsActive, withPartitionResults } from "./patches/produce-results.js";
 import { protocolErrorCode } from "./protocol.js";
-import { patchesRefused } from "./version.js";
+import { clusterFactory, type KafkajsCluster } from "./cluster.js";
 
 const require = createRequire(import.meta.url);
 
@@ -33,29 +33,6 @@ interface ProducePartitionResponse {
 interface ProduceResponse {
   topics?: { topicName: string; partitions: ProducePartitionResponse[] }[];
 }
-interface KafkajsBroker {
-  produce(args: {
-    acks: number;
-    timeout: number;
-    compression: number;
-    topicData: TopicData[];
-  }): Promise<ProduceResponse>;
-}
-interface KafkajsCluster {
-  connect(): Promise<void>;
-  disconnect(): Promise<void>;
-  addTargetTopic(topic: string): Promise<void>;
-  addMultipleTargetTopics(topics: string[]): Promise<void>;
-  refreshMetadata(): Promise<void>;
-  refreshMetadataIfNecessary(): Promise<void>;
-  findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
-  findBroker(args: { nodeId: string }): Promise<KafkajsBroker>;
-}
-type CreateCluster = (options: {
-  metadataMaxAge?: number;
-  allowAutoTopicCreation?: boolean;
-  maxInFlightRequests?: number | null;
-}) => KafkajsCluster;
 
 export interface DirectProducerOptions {
   /** Produce requests in flight at once; sends that arrive meanwhile are merged into the next request. */
@@ -75,15 +52,6 @@ interface PendingSend {
   bytes: number;
   resolve: () => void;
   reject: (err: unknown) => void;
-}
-
-/** kafkajs's own cluster factory of this client, or undefined when this kafkajs does not have one. */
-function clusterFactory(kafka: Kafka): CreateCluster | undefined {
-  const symbol = Object.getOwnPropertySymbols(kafka).find(
-    (s) => s.description === "private:Kafka:createCluster",
-  );
-  const factory = symbol === undefined ? undefined : (kafka as unknown as Record<symbol, unknown>)[symbol];
-  return typeof factory === "function" ? (factory as CreateCluster) : undefined;
 }
 
 function isRetriable(err: unknown): boolean {
@@ -125,8 +93,7 @@ export class DirectCluster {
 
   /** Undefined when kafkajs's internals are off limits (as `DirectProducer.create`). */
   static create(kafka: Kafka, env: NodeJS.ProcessEnv = process.env): DirectCluster | undefined {
-    if (patchesRefused(env) !== undefined) return undefined;
-    const factory = clusterFactory(kafka);
+    const factory = clusterFactory(kafka, env);
     if (!factory) return undefined;
     return new DirectCluster(factory({ allowAutoTopicCreation: false, maxInFlightRequests: null }));
   }
@@ -195,6 +162,7 @@ function bindAll(cluster: KafkajsCluster): KafkajsCluster {
     refreshMetadataIfNecessary: () => cluster.refreshMetadataIfNecessary(),
     findLeaderForPartitions: (topic, partitions) => cluster.findLeaderForPartitions(topic, partitions),
     findBroker: (args) => cluster.findBroker(args),
+    metadata: (args) => cluster.metadata(args),
   };
 }
 
@@ -219,8 +187,7 @@ export class DirectProducer {
     options: DirectProducerOptions,
     env: NodeJS.ProcessEnv = process.env,
   ): DirectProducer | undefined {
-    if (patchesRefused(env) !== undefined) return undefined;
-    const factory = clusterFactory(kafka);
+    const factory = clusterFactory(kafka, env);
     if (!factory) return undefined;
     const cluster = factory({
       allowAutoTopicCreation: false,
@@ -422,12 +389,12 @@ async function produceRequest(
   timeout: number,
 ): Promise<ProduceResponse> {
   const broker = await cluster.findBroker({ nodeId });
-  return broker.produce({
+  return (await broker.produce({
     acks: -1,
     timeout,
     compression: 0,
     topicData: partitionResultsActive() ? withPartitionResults(topicData) : topicData,
-  });
+  })) as ProduceResponse;
 }
 
 /** A partition's outcome of one attempt. */

@@ -9,6 +9,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Admin } from "kafkajs";
+import { ClusterReader } from "../../kafka/reader.js";
 import { errorText } from "../../common/log.js";
 import { sleep } from "../../common/time.js";
 import type { ManagedProcess } from "../../launchers/process.js";
@@ -67,22 +68,20 @@ async function deleteTopics(admin: Admin, prefix: string): Promise<void> {
     await admin.deleteTopics({ topics: topics.slice(i, i + 200), timeout: 60_000 }).catch(() => undefined);
 }
 
-/** Which of `topics` hold at least `records` records now (read_committed end offsets), at most 32 asked at once. */
-async function completeTopics(admin: Admin, topics: string[], records: number): Promise<string[]> {
+/** Which of `topics` hold at least `records` records now, and whether any holds one (one batched read). */
+async function completeTopics(
+  reader: ClusterReader,
+  topics: string[],
+  records: number,
+): Promise<{ done: string[]; anyRecord: boolean }> {
   const done: string[] = [];
-  const existing = new Set(await admin.listTopics());
-  const asked = topics.filter((t) => existing.has(t));
-  // One metadata request for all of them, so that each offsets request needs none of its own.
-  if (asked.length > 0) await admin.fetchTopicMetadata({ topics: asked });
-  for (let i = 0; i < asked.length; i += 32) {
-    await Promise.all(
-      asked.slice(i, i + 32).map(async (topic) => {
-        const offsets = await admin.fetchTopicOffsets(topic).catch(() => []);
-        if (offsets.reduce((sum, o) => sum + Number(o.high), 0) >= records) done.push(topic);
-      }),
-    );
+  let anyRecord = false;
+  for (const [topic, offsets] of await reader.offsets(topics)) {
+    const high = offsets.reduce((sum, o) => sum + Number(o.high), 0);
+    if (high > 0) anyRecord = true;
+    if (high >= records) done.push(topic);
   }
-  return done;
+  return { done, anyRecord };
 }
 
 /** One scale run of one replicator from fresh topics. Errors are recorded in the result, never thrown. */
@@ -100,6 +99,7 @@ export async function runScale(
   const dst = client(context.destination, `scale-dst-${runId}`);
   const srcAdmin = src.admin();
   const dstAdmin = dst.admin();
+  const reader = ClusterReader.create(dst, dstAdmin);
   const producer = src.producer({ allowAutoTopicCreation: false });
   const workDir = await mkdtemp(path.join(tmpdir(), `lp-bench-scale-${replicator.id}-`));
   const ports = new Set(
@@ -150,21 +150,10 @@ export async function runScale(
     try {
       const complete = await waitFor(
         async () => {
-          const done = await completeTopics(dstAdmin, [...pending], params.records);
+          const { done, anyRecord } = await completeTopics(reader, [...pending], params.records);
           const now = performance.now();
-          if (result.firstRecordSeconds === null && (done.length > 0 || pending.size < destinations.length))
+          if (result.firstRecordSeconds === null && (anyRecord || pending.size < destinations.length))
             result.firstRecordSeconds = (now - t0) / 1000;
-          if (result.firstRecordSeconds === null && done.length === 0) {
-            // A topic partly there counts as the first record too.
-            const existing = new Set(await dstAdmin.listTopics());
-            for (const t of [...pending].filter((x) => existing.has(x)).slice(0, 32)) {
-              const offsets = await dstAdmin.fetchTopicOffsets(t).catch(() => []);
-              if (offsets.some((o) => Number(o.high) > 0)) {
-                result.firstRecordSeconds = (now - t0) / 1000;
-                break;
-              }
-            }
-          }
           for (const t of done) pending.delete(t);
           if (now - lastReport > 5000) {
             lastReport = now;
@@ -199,7 +188,9 @@ export async function runScale(
     await Promise.all([deleteTopics(srcAdmin, prefix), deleteTopics(dstAdmin, prefix)]).catch(
       () => undefined,
     );
-    await Promise.all([srcAdmin.disconnect(), dstAdmin.disconnect()]).catch(() => undefined);
+    await Promise.all([srcAdmin.disconnect(), dstAdmin.disconnect(), reader.disconnect()]).catch(
+      () => undefined,
+    );
     if (!result.error) await rm(workDir, { recursive: true, force: true });
     else progress(`    logs kept in ${workDir}`);
   }

@@ -11,6 +11,7 @@ import { ReplicatorError } from "../errors.js";
 import { REGISTRY_TOPIC, type Registration } from "../registry.js";
 import { createKafka } from "../../kafka/client.js";
 import type { DirectCluster } from "../../kafka/direct-producer.js";
+import { ClusterReader } from "../../kafka/reader.js";
 import type { ByteBudget } from "../byte-budget.js";
 import { explainConnectionError } from "../../kafka/security.js";
 import { errorFields, errorText } from "../../common/log.js";
@@ -49,6 +50,14 @@ export interface Datacenter {
   createdTargets: Set<string>;
   /** At-least-once: the record bytes in flight to this datacenter, over all its topics (back-pressure). */
   sendBudget?: ByteBudget;
+  /** End offsets of many topics at once (the lag of /status and /metrics), created on first use. */
+  reader?: ClusterReader;
+}
+
+/** The datacenter's reader of end offsets (its admin connected by the caller). */
+export function offsetsReader(dc: Datacenter): ClusterReader {
+  dc.reader ??= ClusterReader.create(dc.kafka, dc.admin);
+  return dc.reader;
 }
 
 /** Connects a datacenter's admin client once. */
@@ -170,13 +179,14 @@ export class Datacenters {
     if (Date.now() < dc.nextAttemptAt) return;
     try {
       await connectAdmin(dc);
-      const all = await dc.admin.listTopics();
-      dc.hasRegistry = all.includes(REGISTRY_TOPIC);
-      const names = all.filter((t) => !t.startsWith("__") && !t.startsWith(OWN_TOPIC_PREFIX));
-      const metadata =
-        names.length > 0 ? await dc.admin.fetchTopicMetadata({ topics: names }) : { topics: [] };
+      // Every topic with its partitions in one metadata request (topics named, kafkajs would keep
+      // refreshing them all: at 10,000 topics two requests of 10,000 a round).
+      const all = (await dc.admin.fetchTopicMetadata()).topics;
+      dc.hasRegistry = all.some((t) => t.name === REGISTRY_TOPIC);
       const topics = new Map<string, number>();
-      for (const t of metadata.topics) topics.set(t.name, t.partitions.length);
+      for (const t of all)
+        if (!t.name.startsWith("__") && !t.name.startsWith(OWN_TOPIC_PREFIX))
+          topics.set(t.name, t.partitions.length);
       dc.topics = topics;
       const back = !dc.reachable;
       dc.answeredAt = Date.now();
@@ -241,6 +251,12 @@ const REFUSAL =
 
 async function close(dc: Datacenter): Promise<void> {
   const reader = dc.registryReader;
+  const offsets = dc.reader;
   dc.registryReader = undefined;
-  await Promise.all([dc.admin.disconnect().catch(() => undefined), reader?.stop()]);
+  dc.reader = undefined;
+  await Promise.all([
+    dc.admin.disconnect().catch(() => undefined),
+    reader?.stop(),
+    offsets?.disconnect().catch(() => undefined),
+  ]);
 }

@@ -4,42 +4,43 @@
  * position (as MirrorMaker 2 and Burrow count consumer lag: what a restart would re-read counts).
  */
 import type { ReplicatorMetrics } from "../metrics.js";
-import type { Datacenters } from "./datacenters.js";
+import { offsetsReader, type Datacenters } from "./datacenters.js";
 import type { PipelineTask } from "./pipeline.js";
 import type { PipelineStatus, StoppedPartition } from "./types.js";
 
 /** Pipeline id → source partition → lag. */
 export type Lags = Map<string, Map<number, number>>;
 
-/** Per-partition lag of every pipeline from the source end offsets; updates the lag gauge. */
+/** Per-partition lag of every pipeline from the source end offsets (one batched read per source); updates the lag gauge. */
 export async function refreshLag(
   tasks: Iterable<PipelineTask>,
   dcs: Datacenters,
   metrics: ReplicatorMetrics,
 ): Promise<Lags> {
   const result: Lags = new Map();
-  const bySource = new Map<string, PipelineTask[]>();
+  const bySource = new Map<string, Map<string, PipelineTask[]>>();
   for (const task of tasks) {
-    const key = `${task.pipeline.sourceDc}\u0000${task.pipeline.sourceTopic}`;
-    bySource.set(key, [...(bySource.get(key) ?? []), task]);
+    const topics = bySource.get(task.pipeline.sourceDc) ?? new Map<string, PipelineTask[]>();
+    topics.set(task.pipeline.sourceTopic, [...(topics.get(task.pipeline.sourceTopic) ?? []), task]);
+    bySource.set(task.pipeline.sourceDc, topics);
   }
   await Promise.all(
-    [...bySource.values()].map(async (group) => {
-      const first = group[0];
-      if (!first) return;
-      const dc = dcs.find(first.pipeline.sourceDc);
+    [...bySource].map(async ([source, topics]) => {
+      const dc = dcs.find(source);
       if (!dc?.adminConnected || !dc.reachable) return;
-      const offsets = await dc.admin.fetchTopicOffsets(first.pipeline.sourceTopic);
-      for (const task of group) {
-        const lags = new Map<number, number>();
-        for (const o of offsets) {
-          const committed = task.progress.partitions.get(o.partition)?.committed;
-          const from = committed === undefined || committed === "-1" ? o.low : committed;
-          const lag = Math.max(0, Number(BigInt(o.high) - BigInt(from)));
-          lags.set(o.partition, lag);
-          metrics.lag.set({ pipeline: task.pipeline.id, partition: String(o.partition) }, lag);
+      const ends = await offsetsReader(dc).offsets([...topics.keys()]);
+      for (const [topic, offsets] of ends) {
+        for (const task of topics.get(topic) ?? []) {
+          const lags = new Map<number, number>();
+          for (const o of offsets) {
+            const committed = task.progress.partitions.get(o.partition)?.committed;
+            const from = committed === undefined || committed === "-1" ? o.low : committed;
+            const lag = Math.max(0, Number(BigInt(o.high) - BigInt(from)));
+            lags.set(o.partition, lag);
+            metrics.lag.set({ pipeline: task.pipeline.id, partition: String(o.partition) }, lag);
+          }
+          result.set(task.pipeline.id, lags);
         }
-        result.set(task.pipeline.id, lags);
       }
     }),
   );

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Admin } from "kafkajs";
 import { tcpConnections } from "../../bench/lib/proc.js";
+import { ClusterReader } from "../../kafka/reader.js";
 import { getKafka, randomTopic } from "../fixtures/infra.js";
 import { killChildren, runCli, running } from "./cli-helpers.js";
 import { kafkaOf, waitFor } from "./helpers.js";
@@ -27,25 +28,14 @@ const MAX_CONNECTIONS = 24;
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
-/** Per topic, its end offset (1 partition) in `admin`'s cluster, -1 when unknown; 32 topics asked at a time. */
-async function endOffsets(admin: Admin, topics: string[]): Promise<Map<string, number>> {
+/** Per topic, its end offset (summed over partitions) in the reader's cluster; topics it lacks are absent. */
+async function endOffsets(reader: ClusterReader, topics: string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
-  const existing = new Set(await admin.listTopics());
-  const asked = topics.filter((t) => existing.has(t));
-  if (asked.length > 0) await admin.fetchTopicMetadata({ topics: asked });
-  for (let i = 0; i < asked.length; i += 32) {
-    await Promise.all(
-      asked.slice(i, i + 32).map(async (topic) => {
-        // A target just created may not have its leader yet: no end offset (-1) this time.
-        const offsets = await admin.fetchTopicOffsets(topic).catch(() => undefined);
-        if (!offsets) return void out.set(topic, -1);
-        out.set(
-          topic,
-          offsets.reduce((sum, o) => sum + Number(o.high), 0),
-        );
-      }),
+  for (const [topic, offsets] of await reader.offsets(topics))
+    out.set(
+      topic,
+      offsets.reduce((sum, o) => sum + Number(o.high), 0),
     );
-  }
   return out;
 }
 
@@ -85,14 +75,17 @@ describe("replicator at scale (real Kafka)", function () {
     const set = await getKafka();
     const prefix = randomTopic("scale");
     const topics = range(TOPICS).map((i) => `${prefix}-${i}`);
-    const source = (await kafkaOf("dc1")).admin();
-    const destination = (await kafkaOf("dc2")).admin();
+    const sourceAdmin = (await kafkaOf("dc1")).admin();
+    const destinationAdmin = (await kafkaOf("dc2")).admin();
+    const source = ClusterReader.create(await kafkaOf("dc1"), sourceAdmin);
+    const destination = ClusterReader.create(await kafkaOf("dc2"), destinationAdmin);
+    expect(source.batched, "kafkajs internals available").to.equal(true);
     // Idempotent: kafkajs retries a whole request when some of its partitions fail (new topics' leaders),
     // and would write the others twice.
     const producer = (await kafkaOf("dc1")).producer({ idempotent: true, maxInFlightRequests: 1 });
-    await Promise.all([source.connect(), destination.connect(), producer.connect()]);
+    await Promise.all([sourceAdmin.connect(), destinationAdmin.connect(), producer.connect()]);
     try {
-      await createTopics(source, topics);
+      await createTopics(sourceAdmin, topics);
       await producer.sendBatch({
         topicMessages: topics.map((topic) => ({
           topic,
@@ -142,7 +135,7 @@ describe("replicator at scale (real Kafka)", function () {
 
         // A new topic while the others replicate: discovered, and the pair's consumer restarted with it.
         const late = `${prefix}-late`;
-        await createTopics(source, [late]);
+        await createTopics(sourceAdmin, [late]);
         await producer.send({ topic: late, messages: [{ value: "late" }] });
         const producedAt = Date.now();
         await waitFor(
@@ -173,7 +166,13 @@ describe("replicator at scale (real Kafka)", function () {
         clearInterval(sampler);
       }
     } finally {
-      await Promise.all([source.disconnect(), destination.disconnect(), producer.disconnect()]);
+      await Promise.all([
+        source.disconnect(),
+        destination.disconnect(),
+        sourceAdmin.disconnect(),
+        destinationAdmin.disconnect(),
+        producer.disconnect(),
+      ]);
     }
   });
 });
