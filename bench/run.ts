@@ -6,6 +6,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { errorText } from "../common/log.js";
 import { installKafkajsPatches } from "../kafka/patches/index.js";
@@ -100,8 +101,9 @@ async function scale(options: BenchOptions): Promise<NonNullable<BenchResult["sc
   const candidates = selectedReplicators(options).filter((r) => r.unavailable() === null);
   const runs: ScaleRow[] = [];
   const kafkaLib = kafkaLibDir();
-  progress("scale: starting two local Kafka clusters (dc1, dc2)");
-  const kafka: KafkaSet = await startKafkaClusters({ names: ["dc1", "dc2"], heap: "1g" });
+  const kafkaDir = options.scaleKafkaDir === "" ? tmpdir() : options.scaleKafkaDir;
+  progress(`scale: starting two local Kafka clusters (dc1, dc2), data in ${kafkaDir}`);
+  const kafka: KafkaSet = await startKafkaClusters({ names: ["dc1", "dc2"], heap: "1g", baseDir: kafkaDir });
   try {
     const [source, destination] = kafka.clusters;
     if (!source || !destination) throw new Error("expected two clusters");
@@ -125,7 +127,7 @@ async function scale(options: BenchOptions): Promise<NonNullable<BenchResult["sc
     progress("scale: stopping Kafka");
     await kafka.stop();
   }
-  return { records: options.scaleRecords, valueBytes: options.valueBytes, runs };
+  return { records: options.scaleRecords, valueBytes: options.valueBytes, kafkaDir, runs };
 }
 
 const METHOD_LABELS: Record<string, string> = {

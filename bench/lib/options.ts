@@ -41,6 +41,7 @@ export const optionsSchema = z.object({
     .transform((s) => (s === "none" ? [] : splitList(s).map(Number))),
   scaleRecords: int(1),
   scaleTimeout: int(1),
+  scaleKafkaDir: z.string(),
   // licensing
   chains: int(1),
   methods: z
@@ -79,6 +80,7 @@ export const DEFAULTS = {
   scaleTopics: "10,100,1000",
   scaleRecords: 20,
   scaleTimeout: 300,
+  scaleKafkaDir: "",
   chains: 3,
   methods: LICENSING_IDS.join(","),
   naiveLicenses: 100,
@@ -134,6 +136,10 @@ const HELP_LINES: [string, string][] = [
   ["scale-topics", 'scale: topic counts of the scale rows (1 partition each), or "none"'],
   ["scale-records", "scale: records of --value-bytes per topic"],
   ["scale-timeout", "scale: seconds until every topic must be complete in the destination"],
+  [
+    "scale-kafka-dir",
+    "scale: where the two clusters keep their data (default: the OS temp dir; /dev/shm takes the disk's fsyncs out of topic creation)",
+  ],
   ["chains", "licensing: number of local chains"],
   ["methods", `licensing: comma-separated, of ${LICENSING_IDS.join(", ")}`],
   ["naive-licenses", "licensing: licenses of the naive client (call + wait each)"],

@@ -71,7 +71,13 @@ export interface BenchResult {
   parameters: Record<string, unknown>;
   replication?: { loader: string; replicators: ReplicatorResult[] };
   /** The scale rows: per replicator and topic count, one run each. */
-  scale?: { records: number; valueBytes: number; runs: ScaleRow[] };
+  scale?: {
+    records: number;
+    valueBytes: number;
+    /** Where the brokers kept their data (a tmpfs such as /dev/shm has no disk fsyncs). */
+    kafkaDir?: string;
+    runs: ScaleRow[];
+  };
   licensing?: { methods: LicensingResult[] };
   ratios: RatioLine[];
   targets: TargetCheck[];
@@ -333,7 +339,7 @@ export function renderMarkdown(result: BenchResult): string {
     }
   }
   if (result.scale && result.scale.runs.length > 0) {
-    const { records, valueBytes } = result.scale;
+    const { records, valueBytes, kafkaDir } = result.scale;
     out.push("");
     out.push(
       `### Scale: N topics × 1 partition × ${fmt(records)} records of ${fmt(valueBytes)} B (dc1 → dc2)`,
@@ -341,7 +347,8 @@ export function renderMarkdown(result: BenchResult): string {
     out.push("");
     out.push(
       "Topics created and loaded before the replicator starts; times from its start. Connections: the peak of " +
-        "the replicator process's established TCP connections to the two brokers. One run each.",
+        "the replicator process's established TCP connections to the two brokers. One run each." +
+        (kafkaDir ? ` Broker data in \`${kafkaDir}\`.` : ""),
     );
     out.push("");
     const rows = result.scale.runs.map((r) => [
