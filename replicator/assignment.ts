@@ -241,3 +241,53 @@ export function staticPartitionAssigner(
     },
   });
 }
+
+/** The election group's assigner (./engine/election.ts). */
+export const LEADER_ASSIGNER = "LpStickyLeader";
+
+/**
+ * The member that leads the election group: the one that led before this rebalance if it is still a
+ * member (a joining instance does not take the lead from a working one), else the lowest member id.
+ */
+export function electLeader(members: readonly { memberId: string; leading: boolean }[]): string | undefined {
+  const sitting = members.filter((m) => m.leading).map((m) => m.memberId);
+  const pool = sitting.length > 0 ? sitting : members.map((m) => m.memberId);
+  return [...pool].sort()[0];
+}
+
+/**
+ * The election group's assignment: its one partition to {@link electLeader}'s choice; each member says
+ * in its subscription whether it leads now (`isLeading`, read at every join).
+ */
+export function stickyLeaderAssigner(isLeading: () => boolean): PartitionAssigner {
+  return () => ({
+    name: LEADER_ASSIGNER,
+    version: 0,
+    async assign({ members, topics }) {
+      const leader = electLeader(
+        members.map((m) => ({
+          memberId: m.memberId,
+          leading: AssignerProtocol.MemberMetadata.decode(m.memberMetadata)?.userData?.toString() === "1",
+        })),
+      );
+      return members.map((m) => ({
+        memberId: m.memberId,
+        memberAssignment: AssignerProtocol.MemberAssignment.encode({
+          version: 0,
+          assignment: m.memberId === leader ? Object.fromEntries(topics.map((t) => [t, [0]])) : {},
+          userData: Buffer.alloc(0),
+        }),
+      }));
+    },
+    protocol({ topics }) {
+      return {
+        name: LEADER_ASSIGNER,
+        metadata: AssignerProtocol.MemberMetadata.encode({
+          version: 0,
+          topics,
+          userData: Buffer.from(isLeading() ? "1" : "0"),
+        }),
+      };
+    },
+  });
+}

@@ -1,15 +1,21 @@
 /**
  * Leader election through Kafka: replicators with the same id join the consumer group
  * `lp.replicator.<id>.election` on a one-partition topic of their home datacenter; the member assigned
- * partition 0 is the leader, the only one that creates target topics and partitions.
+ * partition 0 is the leader, the only one that creates target topics and partitions. The sitting leader
+ * keeps the lead when a member joins (`stickyLeaderAssigner`: with kafkajs's round robin, an engine
+ * starting a second later took it over and created the same targets again).
  */
-import type { Consumer } from "kafkajs";
+import kafkajs, { type Consumer } from "kafkajs";
 import { OWN_TOPIC_PREFIX } from "../config.js";
+import { stickyLeaderAssigner } from "../assignment.js";
 import { errorFields } from "../../common/log.js";
 import { sleep } from "../../common/time.js";
 import { connectAdmin, type Datacenter } from "./datacenters.js";
 import { ELECTION_FIRST_JOIN_MS } from "./tuning.js";
 import type { EngineContext } from "./types.js";
+
+// kafkajs is CommonJS: under plain Node ESM only its default export is reliable.
+const { PartitionAssigners } = kafkajs;
 
 export const ELECTION_TOPIC = `${OWN_TOPIC_PREFIX}election`;
 
@@ -49,6 +55,9 @@ export class Election {
       heartbeatInterval: 1000,
       maxWaitTimeInMs: 500,
       allowAutoTopicCreation: false,
+      // The sitting leader keeps the lead when another instance or engine joins (no needless handover);
+      // round robin is what members of an earlier version speak (the group takes what all of them do).
+      partitionAssigners: [stickyLeaderAssigner(() => this.leading), PartitionAssigners.roundRobin],
     });
     this.consumer = consumer;
     let joined: () => void = () => undefined;

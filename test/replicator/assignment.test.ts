@@ -5,11 +5,13 @@ import { expect } from "chai";
 import kafkajs from "kafkajs";
 import {
   decodeSlot,
+  electLeader,
   encodeSlot,
   ownerIndex,
   ownsPartition,
   preferredAssignment,
   staticAssignment,
+  stickyLeaderAssigner,
   type StaticMember,
 } from "../../replicator/assignment.js";
 
@@ -194,5 +196,40 @@ describe("replicator preferred partition split (at-least-once engines)", () => {
     const none = preferredAssignment([{ memberId: "x" }], [{ topic: T, partitions: [0] }]);
     expect(none.idle).to.deep.equal([{ memberId: "x", reason: "no engine index in its metadata" }]);
     expect(none.unassigned).to.deep.equal([{ topic: T, partitions: [0] }]);
+  });
+});
+
+describe("replicator election: the sitting leader keeps the lead", () => {
+  it("keeps the member that leads; without one, the lowest member id; none without members", () => {
+    const m = (memberId: string, leading = false) => ({ memberId, leading });
+    expect(electLeader([m("b"), m("c", true), m("a")])).to.equal("c");
+    expect(electLeader([m("b"), m("c"), m("a")])).to.equal("a");
+    expect(electLeader([m("b", true), m("c", true)]), "two claim it (after a split): one").to.equal("b");
+    expect(electLeader([])).to.equal(undefined);
+  });
+
+  it("the assigner gives the one partition to the member whose subscription says it leads", async () => {
+    let leading = false;
+    const assigner = stickyLeaderAssigner(() => leading)({
+      cluster: {} as never,
+      groupId: "g",
+      logger: {} as never,
+    });
+    const subscription = (lead: boolean) => {
+      leading = lead;
+      return assigner.protocol({ topics: ["election"] }).metadata;
+    };
+    const members = [
+      { memberId: "a", memberMetadata: subscription(false) },
+      { memberId: "z", memberMetadata: subscription(true) },
+    ];
+    const result = await assigner.assign({ members, topics: ["election"] });
+    const assigned = Object.fromEntries(
+      result.map((r) => [
+        r.memberId,
+        AssignerProtocol.MemberAssignment.decode(r.memberAssignment)?.assignment,
+      ]),
+    );
+    expect(assigned).to.deep.equal({ a: {}, z: { election: [0] } });
   });
 });
