@@ -161,7 +161,7 @@ export const configSchema = z
         /**
          * At-least-once back-pressure: record bytes read and not yet acknowledged per destination datacenter
          * and engine, over all its topics; the fetching waits beyond it (a slow destination holds at most
-         * this much in memory). Exactly-once is bounded by partitionConcurrency slices in one transaction.
+         * this much in memory). Exactly-once is bounded by the fetched batches (one fetch's slices per transaction).
          */
         maxInFlightBytes: z
           .number()
@@ -198,11 +198,15 @@ export const configSchema = z
         /** Elect one leader among the replicators of this id (it alone creates target topics). */
         leaderElection: z.boolean().default(true),
         /**
-         * Source partitions of one datacenter pair replicated at the same time, each in order (at-least-once
-         * only waits for a send when its partition's lane is full). Under exactly-once, the slices
-         * replicated together share one destination transaction.
+         * Source partitions of one datacenter pair handed over at once, each in order (at-least-once only
+         * waits for a send when its partition's lane is full; under exactly-once the slices replicated
+         * together share one destination transaction). "auto": every partition the pair's consumer reads
+         * (kafkajs fetches again only after the batches of a fetch are handed over, so the fetch size bounds
+         * the memory, not this). A number caps it: with 8, 1,000 topics took 125 transactions per fetch.
          */
-        partitionConcurrency: z.number().int().min(1).max(64).default(8),
+        partitionConcurrency: z
+          .union([z.number().int().min(1).max(100_000), z.literal("auto")])
+          .default("auto"),
         /**
          * Replication engines run in worker threads of this process, sharing the partitions through each
          * datacenter pair's consumer group (./pool.ts). "auto": one per CPU core, at most 4. Engine k of n

@@ -165,7 +165,9 @@ export class Link {
         // At-least-once commits the acknowledged positions itself (./commits.ts); exactly-once keeps its
         // positions in the destination. Resolved offsets only move kafkajs's fetch position.
         autoCommit: false,
-        partitionsConsumedConcurrently: this.ctx.config().replicator.partitionConcurrency,
+        partitionsConsumedConcurrently: handedOverAtOnce(this.ctx.config().replicator.partitionConcurrency, [
+          ...wanted.values(),
+        ]),
         eachBatchAutoResolve: false,
         eachBatch: (payload) => this.route(payload),
       });
@@ -458,4 +460,19 @@ export class Link {
     this.subscribed.clear();
     this.everSubscribed.clear();
   }
+}
+
+/**
+ * kafkajs's `partitionsConsumedConcurrently` for the flows a consumer reads: "auto" is every partition
+ * they have (a source that grows partitions starts its flow, and so the consumer, again).
+ */
+export function handedOverAtOnce(
+  setting: number | "auto",
+  flows: readonly Pick<LinkFlow, "sourcePartitions">[],
+): number {
+  if (setting !== "auto") return setting;
+  return Math.max(
+    1,
+    flows.reduce((sum, f) => sum + f.sourcePartitions, 0),
+  );
 }
