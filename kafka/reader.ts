@@ -5,6 +5,7 @@
  */
 import type { Admin, Kafka } from "kafkajs";
 import { clusterFactory, type KafkajsCluster, type KafkajsTopicMetadata } from "./cluster.js";
+import { partitionResultsActive, withPartitionResults } from "./patches/produce-results.js";
 
 export interface PartitionOffsets {
   partition: number;
@@ -127,6 +128,51 @@ export class ClusterReader {
     return result;
   }
 
+  /**
+   * Which of `topics` take records now, with their partition counts: every partition has a leader that
+   * answers for it. A topic created a moment ago is listed, even with a leader, seconds before its
+   * broker has set up its log and stops answering NOT_LEADER_OR_FOLLOWER (about 10 ms per partition on a
+   * disk, fsyncs; docs/bench.md). Unknown topics are left out (the metadata of every topic is read, so
+   * no request names one the broker does not know: kafkajs logs each such answer as an error).
+   */
+  async writable(topics: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (topics.length === 0) return out;
+    if (!this.cluster) {
+      const counts = new Map<string, number>();
+      const existing = new Set(await this.admin.listTopics());
+      for (const t of topics) if (existing.has(t)) counts.set(t, 0);
+      for (const [topic, offsets] of await this.offsets([...counts.keys()])) out.set(topic, offsets.length);
+      return out; // kafkajs's fetchTopicOffsets fails for a topic unless every partition answered
+    }
+    const asked = new Set(topics);
+    const metadata = (await this.metadata([])).filter(
+      (t) =>
+        asked.has(t.topic) &&
+        t.partitionMetadata.length > 0 &&
+        t.partitionMetadata.every((p) => p.leader !== undefined && p.leader >= 0),
+    );
+    const byLeader = new Map<number, { topic: string; partition: number }[]>();
+    for (const t of metadata)
+      for (const p of t.partitionMetadata) {
+        const pairs = byLeader.get(p.leader) ?? [];
+        pairs.push({ topic: t.topic, partition: p.partitionId });
+        byLeader.set(p.leader, pairs);
+      }
+    const answered = new Set<string>();
+    await Promise.all(
+      [...byLeader].flatMap(([leader, pairs]) =>
+        offsetRequests(pairs).map(async (request) => {
+          for (const key of (await this.listOffsets(leader, request, LATEST)).keys()) answered.add(key);
+        }),
+      ),
+    );
+    for (const t of metadata)
+      if (t.partitionMetadata.every((p) => answered.has(`${t.topic}\u0000${p.partitionId}`)))
+        out.set(t.topic, t.partitionMetadata.length);
+    return out;
+  }
+
   async disconnect(): Promise<void> {
     if (!this.connecting) return;
     this.connecting = undefined;
@@ -159,9 +205,10 @@ export class ClusterReader {
   }
 
   /**
-   * One ListOffsets request. kafkajs throws when any partition answers an error (a leader moving, a topic
-   * deleted a moment ago), so a failed request is asked again in halves until the failing topics alone
-   * are left out: a few failures cost a few requests more, not one per topic. Keys are `topic\0partition`.
+   * One ListOffsets request; keys are `topic\0partition`, partitions that answered an error (a leader
+   * moving, a topic not set up yet or deleted a moment ago) are left out. With the per-partition results
+   * patch each partition answers on its own; without it kafkajs throws on the first error, and the
+   * request is asked again in halves until only the failing topics are left out.
    */
   private async listOffsets(
     leader: number,
@@ -170,18 +217,21 @@ export class ClusterReader {
   ): Promise<Map<string, string>> {
     const cluster = await this.connected();
     const broker = await cluster.findBroker({ nodeId: String(leader) });
+    const perPartition = partitionResultsActive();
     const out = new Map<string, string>();
     const ask = async (topics: typeof request): Promise<void> => {
       try {
+        const asked = topics.map(({ topic, partitions }) => ({
+          topic,
+          partitions: partitions.map((partition) => ({ partition, timestamp })),
+        }));
         const { responses } = await broker.listOffsets({
           isolationLevel: READ_COMMITTED,
-          topics: topics.map(({ topic, partitions }) => ({
-            topic,
-            partitions: partitions.map((partition) => ({ partition, timestamp })),
-          })),
+          topics: perPartition ? withPartitionResults(asked) : asked,
         });
         for (const r of responses)
-          for (const p of r.partitions) out.set(`${r.topic}\u0000${p.partition}`, p.offset);
+          for (const p of r.partitions)
+            if (p.errorCode === 0) out.set(`${r.topic}\u0000${p.partition}`, p.offset);
       } catch (err) {
         // A broker that does not answer fails the whole read; an error of some partitions does not.
         if ((err as { name?: unknown }).name !== "KafkaJSProtocolError") throw err;

@@ -8,7 +8,7 @@ import kafkajs from "kafkajs";
 import type { Pipeline } from "../plan.js";
 import { ReplicatorError } from "../errors.js";
 import { sleep } from "../../common/time.js";
-import { connectAdmin, type Datacenter } from "./datacenters.js";
+import { connectAdmin, offsetsReader, type Datacenter } from "./datacenters.js";
 import { DEFAULT_MAX_MESSAGE_BYTES, LEADER_TARGET_WAIT_MS, TARGET_READY_WAIT_MS } from "./tuning.js";
 import type { EngineContext } from "./types.js";
 
@@ -85,33 +85,24 @@ async function partitionCounts(
 }
 
 /**
- * The partition counts of those of `topics` the destination is ready for: listed, every partition with a
- * leader. A topic created a moment ago takes a while to get there (1,000 new topics on one local broker:
- * 5.5–7 s until all are listed, docs/bench.md); the others are ready in a later round, so the targets that
- * are wait for at most TARGET_READY_WAIT_MS, not for the slowest.
+ * The partition counts of those of `topics` the destination takes records for: every partition's leader
+ * answers for it (../../kafka/reader.ts `writable`). A topic created a moment ago takes a while to get
+ * there (1,000 new topics on one local broker: 5.5–7 s until all are listed, 9.5–13 s until all take a
+ * record; docs/bench.md); the others are ready in a later round, so the targets that are wait for at
+ * most TARGET_READY_WAIT_MS, not for the slowest. A flow that started on a target still refusing records
+ * would only burn its sender's retries (and, exactly-once, hold up the transaction of every topic).
  */
-async function readyTargets(
-  admin: Datacenter["admin"],
-  topics: readonly string[],
-): Promise<Map<string, number>> {
+async function readyTargets(dst: Datacenter, topics: readonly string[]): Promise<Map<string, number>> {
   const deadline = Date.now() + TARGET_READY_WAIT_MS;
-  let delay = 25;
-  // The topic list first: a metadata request naming a topic the broker does not know yet fails, and
-  // kafkajs logs each such answer as an error.
-  let listed = new Set(await admin.listTopics());
-  while (!topics.every((t) => listed.has(t)) && Date.now() + delay < deadline) {
+  let delay = 50;
+  const reader = offsetsReader(dst);
+  let ready = await reader.writable(topics);
+  while (ready.size < topics.length && Date.now() + delay < deadline) {
     await sleep(delay, { unref: true });
     delay = Math.min(delay * 2, 250);
-    listed = new Set(await admin.listTopics());
+    ready = await reader.writable(topics);
   }
-  const out = new Map<string, number>();
-  for (const batch of chunks(topics.filter((t) => listed.has(t)))) {
-    const { topics: meta } = await admin.fetchTopicMetadata({ topics: batch });
-    for (const t of meta)
-      if (t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))
-        out.set(t.name, t.partitions.length);
-  }
-  return out;
+  return ready;
 }
 
 /**
@@ -202,7 +193,7 @@ export async function ensureTargets(
     return false;
   });
   const targets = [...new Set(ready.map((p) => p.targetTopic))];
-  let targetPartitions = await readyTargets(dst.admin, targets);
+  let targetPartitions = await readyTargets(dst, targets);
   const grow = new Map<string, number>();
   for (const p of ready) {
     const wanted = sourcePartitions.get(p.sourceTopic)!;
@@ -219,7 +210,7 @@ export async function ensureTargets(
       for (const [topic, count] of batch)
         ctx.logger.info({ topic, from: targetPartitions.get(topic), to: count }, "target partitions added");
     }
-    targetPartitions = await readyTargets(dst.admin, targets);
+    targetPartitions = await readyTargets(dst, targets);
   }
   const limits = await topicConfigs(
     dst.admin,

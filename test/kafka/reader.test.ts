@@ -37,7 +37,7 @@ describe("ClusterReader: watermarks of many topics at once", function () {
     expect(offsetRequests([])).to.deep.equal([]);
   });
 
-  it("reads 60 topics' low and high watermarks, leaves out a missing topic, and agrees with the admin fallback", async () => {
+  it("reads 60 topics' low and high watermarks and which take records, leaves out a missing topic, and agrees with the admin fallback", async () => {
     const dc = (await getKafka()).clusters[0]!;
     const kafka = new kafkajs.Kafka({
       clientId: "reader-test",
@@ -86,6 +86,11 @@ describe("ClusterReader: watermarks of many topics at once", function () {
       });
       const viaAdmin = await fallback.offsets([...topics, missing]);
       expect(Object.fromEntries(viaAdmin)).to.deep.equal(Object.fromEntries(read));
+
+      // Every partition of each topic answers: writable, with its partition count; the missing one not.
+      const counts = Object.fromEntries(topics.map((t, i) => [t, 1 + (i % 3)]));
+      expect(Object.fromEntries(await batched.writable([...topics, missing]))).to.deep.equal(counts);
+      expect(Object.fromEntries(await fallback.writable([...topics, missing]))).to.deep.equal(counts);
     } finally {
       await Promise.all([batched.disconnect(), fallback.disconnect(), producer.disconnect()]);
       await admin.deleteTopics({ topics }).catch(() => undefined);
