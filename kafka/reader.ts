@@ -47,6 +47,21 @@ export function offsetRequests(
   return requests;
 }
 
+/** The partitions of `metadata` by leader broker; partitions without a leader are left out. */
+export function partitionsByLeader(
+  metadata: readonly KafkajsTopicMetadata[],
+): Map<number, { topic: string; partition: number }[]> {
+  const byLeader = new Map<number, { topic: string; partition: number }[]>();
+  for (const t of metadata)
+    for (const p of t.partitionMetadata) {
+      if (p.leader === undefined || p.leader < 0) continue;
+      const pairs = byLeader.get(p.leader) ?? [];
+      pairs.push({ topic: t.topic, partition: p.partitionId });
+      byLeader.set(p.leader, pairs);
+    }
+  return byLeader;
+}
+
 export class ClusterReader {
   private connecting?: Promise<void>;
 
@@ -97,33 +112,19 @@ export class ClusterReader {
       }
       return result;
     }
-    const byLeader = new Map<number, { topic: string; partition: number }[]>();
-    for (const t of await this.metadataOf(topics)) {
-      for (const p of t.partitionMetadata) {
-        if (p.leader === undefined || p.leader < 0) continue;
-        const pairs = byLeader.get(p.leader) ?? [];
-        pairs.push({ topic: t.topic, partition: p.partitionId });
-        byLeader.set(p.leader, pairs);
-      }
+    const byLeader = partitionsByLeader(await this.metadataOf(topics));
+    const [high, low] = await Promise.all([
+      this.askLeaders(byLeader, LATEST),
+      this.askLeaders(byLeader, EARLIEST),
+    ]);
+    for (const [key, end] of high) {
+      const start = low.get(key);
+      if (start === undefined) continue;
+      const [topic, partition] = splitKey(key);
+      const list = result.get(topic) ?? [];
+      list.push({ partition, low: start, high: end });
+      result.set(topic, list);
     }
-    await Promise.all(
-      [...byLeader].flatMap(([leader, pairs]) =>
-        offsetRequests(pairs).map(async (request) => {
-          const [high, low] = await Promise.all([
-            this.listOffsets(leader, request, LATEST),
-            this.listOffsets(leader, request, EARLIEST),
-          ]);
-          for (const [key, end] of high) {
-            const start = low.get(key);
-            if (start === undefined) continue;
-            const [topic, partition] = splitKey(key);
-            const list = result.get(topic) ?? [];
-            list.push({ partition, low: start, high: end });
-            result.set(topic, list);
-          }
-        }),
-      ),
-    );
     for (const list of result.values()) list.sort((a, b) => a.partition - b.partition);
     return result;
   }
@@ -139,11 +140,9 @@ export class ClusterReader {
     const out = new Map<string, number>();
     if (topics.length === 0) return out;
     if (!this.cluster) {
-      const counts = new Map<string, number>();
-      const existing = new Set(await this.admin.listTopics());
-      for (const t of topics) if (existing.has(t)) counts.set(t, 0);
-      for (const [topic, offsets] of await this.offsets([...counts.keys()])) out.set(topic, offsets.length);
-      return out; // kafkajs's fetchTopicOffsets fails for a topic unless every partition answered
+      // kafkajs's fetchTopicOffsets fails for a topic unless every partition answered.
+      for (const [topic, offsets] of await this.offsets(topics)) out.set(topic, offsets.length);
+      return out;
     }
     const asked = new Set(topics);
     const metadata = (await this.metadata([])).filter(
@@ -152,24 +151,27 @@ export class ClusterReader {
         t.partitionMetadata.length > 0 &&
         t.partitionMetadata.every((p) => p.leader !== undefined && p.leader >= 0),
     );
-    const byLeader = new Map<number, { topic: string; partition: number }[]>();
-    for (const t of metadata)
-      for (const p of t.partitionMetadata) {
-        const pairs = byLeader.get(p.leader) ?? [];
-        pairs.push({ topic: t.topic, partition: p.partitionId });
-        byLeader.set(p.leader, pairs);
-      }
-    const answered = new Set<string>();
-    await Promise.all(
-      [...byLeader].flatMap(([leader, pairs]) =>
-        offsetRequests(pairs).map(async (request) => {
-          for (const key of (await this.listOffsets(leader, request, LATEST)).keys()) answered.add(key);
-        }),
-      ),
-    );
+    const answered = await this.askLeaders(partitionsByLeader(metadata), LATEST);
     for (const t of metadata)
       if (t.partitionMetadata.every((p) => answered.has(`${t.topic}\u0000${p.partitionId}`)))
         out.set(t.topic, t.partitionMetadata.length);
+    return out;
+  }
+
+  /** The offsets at `timestamp` of every partition in `byLeader`, in requests of OFFSETS_PER_REQUEST per leader. */
+  private async askLeaders(
+    byLeader: ReadonlyMap<number, { topic: string; partition: number }[]>,
+    timestamp: number,
+  ): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    await Promise.all(
+      [...byLeader].flatMap(([leader, pairs]) =>
+        offsetRequests(pairs).map(async (request) => {
+          for (const [key, offset] of await this.listOffsets(leader, request, timestamp))
+            out.set(key, offset);
+        }),
+      ),
+    );
     return out;
   }
 

@@ -5,7 +5,7 @@
  */
 import { expect } from "chai";
 import kafkajs from "kafkajs";
-import { ClusterReader, offsetRequests } from "../../kafka/reader.js";
+import { ClusterReader, offsetRequests, partitionsByLeader } from "../../kafka/reader.js";
 import { getKafka, randomTopic } from "../fixtures/infra.js";
 
 describe("ClusterReader: watermarks of many topics at once", function () {
@@ -35,6 +35,21 @@ describe("ClusterReader: watermarks of many topics at once", function () {
       ],
     ]);
     expect(offsetRequests([])).to.deep.equal([]);
+  });
+
+  it("groups partitions by leader broker and leaves out partitions without one", () => {
+    const p = (partitionId: number, leader: number) => ({ partitionId, leader, partitionErrorCode: 0 });
+    const byLeader = partitionsByLeader([
+      { topic: "a", partitionMetadata: [p(0, 1), p(1, 2), p(2, -1)] },
+      { topic: "b", partitionMetadata: [p(0, 2)] },
+    ]);
+    expect(Object.fromEntries(byLeader)).to.deep.equal({
+      1: [{ topic: "a", partition: 0 }],
+      2: [
+        { topic: "a", partition: 1 },
+        { topic: "b", partition: 0 },
+      ],
+    });
   });
 
   it("reads 60 topics' low and high watermarks and which take records, leaves out a missing topic, and agrees with the admin fallback", async () => {
