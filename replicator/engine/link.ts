@@ -438,17 +438,21 @@ export class Link {
   }
 
   private async close(reason: string): Promise<void> {
-    if (this.consumer) {
-      this.consumer.pause([...this.subscribed.keys()].map((topic) => ({ topic })));
-      await this.finishInFlight(ALO_STOP_DRAIN_MS);
-    }
+    // Quiet from the drain to the disconnect: a slice started between the final commit and the
+    // disconnect would be acknowledged and never committed, and copied again after a restart.
     this.quiet++;
     try {
-      await this.consumer?.disconnect();
-      await this.producer?.disconnect();
-      await this.fallbackProducer?.disconnect();
-    } catch (err) {
-      this.log.warn({ err: errorFields(err) }, "link disconnect failed");
+      if (this.consumer) {
+        this.consumer.pause([...this.subscribed.keys()].map((topic) => ({ topic })));
+        await this.drainAndCommit(ALO_STOP_DRAIN_MS);
+      }
+      try {
+        await this.consumer?.disconnect();
+        await this.producer?.disconnect();
+        await this.fallbackProducer?.disconnect();
+      } catch (err) {
+        this.log.warn({ err: errorFields(err) }, "link disconnect failed");
+      }
     } finally {
       this.quiet--;
     }
