@@ -132,6 +132,22 @@ export async function runScale(
     await Promise.all([srcAdmin.connect(), dstAdmin.connect(), producer.connect()]);
     progress(`    creating ${params.topics} topics and loading ${params.records} records into each`);
     await createTopics(srcAdmin, sources);
+    // Listed with a leader is not yet writable: 10,000 new topics answered NOT_LEADER_OR_FOLLOWER past
+    // the producer's retries. Loaded once every partition's leader answers for it.
+    const sourceReader = ClusterReader.create(src, srcAdmin);
+    try {
+      const ready = await waitFor(
+        async () => (await sourceReader.writable(sources)).size === sources.length,
+        params.timeoutSeconds * 1000,
+        500,
+      );
+      if (!ready)
+        throw new Error(
+          `the ${params.topics} source topics did not take records within ${params.timeoutSeconds} s`,
+        );
+    } finally {
+      await sourceReader.disconnect();
+    }
     const value = randomBytes(params.valueBytes);
     for (let i = 0; i < sources.length; i += 100) {
       await producer.sendBatch({
