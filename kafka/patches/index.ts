@@ -10,6 +10,7 @@
 import type { Logger } from "pino";
 import { KafkaError } from "../errors.js";
 import { patchesRefused, type PatchState } from "../version.js";
+import { installMetadataIndex } from "./metadata-index.js";
 import { installFastProduceEncoding } from "./produce-encoding.js";
 import { installProduceResults } from "./produce-results.js";
 import { installRecordDecoding } from "./record-decoding.js";
@@ -29,6 +30,7 @@ const SWITCHES: Record<string, string> = {
   "per-partition produce results": "LP_KAFKAJS_PRODUCE_RESULTS",
   "request queue fix": "LP_KAFKAJS_REQUEST_QUEUE",
   "transaction fixes": "LP_KAFKAJS_TRANSACTIONS",
+  "topic metadata index": "LP_KAFKAJS_METADATA_INDEX",
 };
 
 /**
@@ -43,6 +45,7 @@ export function installKafkajsPatches(env: NodeJS.ProcessEnv = process.env): Pat
     { patch: "per-partition produce results", state: installProduceResults(env) },
     { patch: "request queue fix", state: installRequestQueueFix(env) },
     { patch: "transaction fixes", state: installTransactionFixes(env) },
+    { patch: "topic metadata index", state: installMetadataIndex(env) },
   ];
   if (refused !== undefined) return { refused, patches };
   const broken = patches.filter(
