@@ -21,7 +21,9 @@ export async function refreshLag(
   const bySource = new Map<string, Map<string, PipelineTask[]>>();
   for (const task of tasks) {
     const topics = bySource.get(task.pipeline.sourceDc) ?? new Map<string, PipelineTask[]>();
-    topics.set(task.pipeline.sourceTopic, [...(topics.get(task.pipeline.sourceTopic) ?? []), task]);
+    const same = topics.get(task.pipeline.sourceTopic);
+    if (same) same.push(task);
+    else topics.set(task.pipeline.sourceTopic, [task]);
     bySource.set(task.pipeline.sourceDc, topics);
   }
   await Promise.all(
