@@ -10,6 +10,7 @@
 import type { Logger } from "pino";
 import { KafkaError } from "../errors.js";
 import { patchesRefused, type PatchState } from "../version.js";
+import { installGroupBookkeeping } from "./group-bookkeeping.js";
 import { installMetadataIndex } from "./metadata-index.js";
 import { installFastProduceEncoding } from "./produce-encoding.js";
 import { installProduceResults } from "./produce-results.js";
@@ -31,6 +32,7 @@ const SWITCHES: Record<string, string> = {
   "request queue fix": "LP_KAFKAJS_REQUEST_QUEUE",
   "transaction fixes": "LP_KAFKAJS_TRANSACTIONS",
   "topic metadata index": "LP_KAFKAJS_METADATA_INDEX",
+  "linear group bookkeeping": "LP_KAFKAJS_GROUP_BOOKKEEPING",
 };
 
 /**
@@ -46,6 +48,7 @@ export function installKafkajsPatches(env: NodeJS.ProcessEnv = process.env): Pat
     { patch: "request queue fix", state: installRequestQueueFix(env) },
     { patch: "transaction fixes", state: installTransactionFixes(env) },
     { patch: "topic metadata index", state: installMetadataIndex(env) },
+    { patch: "linear group bookkeeping", state: installGroupBookkeeping(env) },
   ];
   if (refused !== undefined) return { refused, patches };
   const broken = patches.filter(

@@ -21,10 +21,15 @@ import { ownsPartition } from "../assignment.js";
 import { errorFields } from "../../common/log.js";
 import { sleep } from "../../common/time.js";
 import { createSourceConsumer, linkProducer, sendAcknowledged } from "./clients.js";
-import type { CommitPosition } from "./commits.js";
+import { commitRequests, type CommitPosition } from "./commits.js";
 import { connectAdmin, type Datacenter, type Datacenters } from "./datacenters.js";
 import { groupPositions, inheritedPositions, legacyGroupId, type Positions } from "./migration.js";
-import { ALO_REBALANCE_DRAIN_MS, ALO_STOP_DRAIN_MS, LINK_COMMIT_BATCH_MS } from "./tuning.js";
+import {
+  ALO_REBALANCE_DRAIN_MS,
+  ALO_STOP_DRAIN_MS,
+  COMMIT_TOPICS_PER_REQUEST,
+  LINK_COMMIT_BATCH_MS,
+} from "./tuning.js";
 import type { EngineContext, LinkFlow } from "./types.js";
 
 /** Topics named per topic in the "partitions assigned" line; more are counted only. */
@@ -383,7 +388,13 @@ export class Link {
     if (batch.length === 0) return;
     try {
       if (!this.consumer) throw new Error("the link consumer is not running");
-      await this.consumer.commitOffsets(batch.flatMap((c) => c.positions));
+      const consumer = this.consumer;
+      await Promise.all(
+        commitRequests(
+          batch.flatMap((c) => c.positions),
+          COMMIT_TOPICS_PER_REQUEST,
+        ).map((positions) => consumer.commitOffsets(positions)),
+      );
       for (const c of batch) c.settle();
     } catch (err) {
       for (const c of batch) c.settle(err ?? new Error("commit failed"));

@@ -16,8 +16,10 @@ export const DIRECT_REQUESTS_IN_FLIGHT = 2;
 export const ALO_SENDS_PER_PARTITION = 2;
 /** Exactly-once: the source group's best-effort copy of the positions is committed this long after a transaction, coalesced. */
 export const EOS_SOURCE_COMMIT_MS = 1000;
-/** The commits of a datacenter pair's flows made within this window go to the group in one request. */
+/** The commits of a datacenter pair's flows made within this window go to the group together. */
 export const LINK_COMMIT_BATCH_MS = 5;
+/** Topics per commit request of a link (kafkajs's commitOffsets is quadratic in the topics of one call). */
+export const COMMIT_TOPICS_PER_REQUEST = 200;
 /** At-least-once: a failed commit is tried again after this delay. */
 export const ALO_COMMIT_RETRY_MS = 200;
 /** At-least-once: how long a rebalance seen by a heartbeat waits for the sends in flight (well within the rebalance timeout). */

@@ -24,7 +24,7 @@ describe("kafka: the one version guard of the kafkajs patches", () => {
     expect(pkg.dependencies.kafkajs).to.equal(VERIFIED_KAFKAJS_VERSION);
   });
 
-  it("installs all six patches with the verified kafkajs (idempotent)", () => {
+  it("installs all seven patches with the verified kafkajs (idempotent)", () => {
     const report = installKafkajsPatches({});
     expect(report.refused).to.equal(undefined);
     expect(report.patches.map((p) => [p.patch, p.state.active])).to.deep.equal([
@@ -34,6 +34,7 @@ describe("kafka: the one version guard of the kafkajs patches", () => {
       ["request queue fix", true],
       ["transaction fixes", true],
       ["topic metadata index", true],
+      ["linear group bookkeeping", true],
     ]);
     expect(installKafkajsPatches({}).patches.every((p) => p.state.active)).to.equal(true);
   });

@@ -1,6 +1,6 @@
 /** The at-least-once commit state machine, with an injected commit (no Kafka). */
 import { expect } from "chai";
-import { OffsetCommits, type CommitPosition } from "../../../replicator/engine/commits.js";
+import { commitRequests, OffsetCommits, type CommitPosition } from "../../../replicator/engine/commits.js";
 import { sleep } from "../../../common/time.js";
 
 function harness(options: { intervalMs?: number; failures?: number; commitMs?: number } = {}) {
@@ -96,5 +96,18 @@ describe("engine/commits", () => {
     expect(commits).to.deep.equal([]);
     await state.commitNow();
     expect(commits).to.deep.equal([[{ partition: 0, offset: "5" }]]);
+  });
+});
+
+describe("a link's commit split into requests of a bounded number of topics", () => {
+  it("keeps each topic's positions in one request, in order, at most maxTopics topics each", () => {
+    const p = (topic: string, partition: number) => ({ topic, partition, offset: "1" });
+    const positions = [p("a", 0), p("b", 0), p("a", 1), p("c", 0), p("d", 0), p("c", 1)];
+    expect(commitRequests(positions, 2)).to.deep.equal([
+      [p("a", 0), p("b", 0), p("a", 1)],
+      [p("c", 0), p("d", 0), p("c", 1)],
+    ]);
+    expect(commitRequests(positions, 10)).to.have.length(1);
+    expect(commitRequests([], 2)).to.deep.equal([]);
   });
 });

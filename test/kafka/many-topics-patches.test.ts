@@ -1,10 +1,12 @@
 /**
- * The topic metadata index (kafka/patches/metadata-index.ts): the patched kafkajs lookups answer as
- * kafkajs's own do, against kafkajs's own prototypes with a metadata response in place (no broker).
+ * The kafkajs patches for many topics: the topic metadata index (kafka/patches/metadata-index.ts) and the
+ * linear group bookkeeping (kafka/patches/group-bookkeeping.ts) answer as kafkajs's own code does,
+ * against kafkajs's own prototypes (no broker; every consumer group of the suite runs through them).
  */
 import { expect } from "chai";
 import { createRequire } from "node:module";
 import { installKafkajsPatches } from "../../kafka/patches/index.js";
+import { byTopic, without } from "../../kafka/patches/group-bookkeeping.js";
 import { metadataRefreshDue, topicIndex } from "../../kafka/patches/metadata-index.js";
 
 const require = createRequire(import.meta.url);
@@ -66,5 +68,40 @@ describe("kafkajs patch: topic metadata index", () => {
     expect(refreshed, "every topic known: no refresh").to.deep.equal([]);
     await BrokerPool.prototype.refreshMetadataIfNecessary.call(pool, ["t1", "new"]);
     expect(refreshed).to.deep.equal([["t1", "new"]]);
+  });
+});
+
+describe("kafkajs patch: linear group bookkeeping", () => {
+  it("builds topic → value objects and differences as kafkajs's reduce and arrayDiff do", () => {
+    const list = [
+      { topic: "a", partitions: [0, 1] },
+      { topic: "b", partitions: [2] },
+    ];
+    expect(byTopic(list, ({ partitions }: { partitions: number[] }) => partitions)).to.deep.equal({
+      a: [0, 1],
+      b: [2],
+    });
+    expect(without(["a", "b", "c", "b"], ["b"])).to.deep.equal(["a", "c"]);
+    expect(without(["a"], [])).to.deep.equal(["a"]);
+  });
+
+  it("SubscriptionState.assign keeps kafkajs's shape, in linear time for 20,000 topics", () => {
+    expect(
+      installKafkajsPatches({}).patches.find((p) => p.patch === "linear group bookkeeping")?.state,
+    ).to.deep.equal({ active: true });
+    const SubscriptionState = require("kafkajs/src/consumer/subscriptionState.js") as new () => {
+      assign(list: { topic: string; partitions?: number[] }[]): void;
+      assigned(): { topic: string; partitions: number[] }[];
+      assignedPartitionsByTopic: object;
+    };
+    const state = new SubscriptionState();
+    state.assign([{ topic: "a", partitions: [1, 0] }, { topic: "b" }]);
+    expect(state.assignedPartitionsByTopic).to.deep.equal({
+      a: { topic: "a", partitions: [1, 0] },
+      b: { topic: "b", partitions: [] },
+    });
+    const many = Array.from({ length: 20_000 }, (_, i) => ({ topic: `t${i}`, partitions: [0] }));
+    state.assign(many);
+    expect(state.assigned()).to.have.length(20_000);
   });
 });
