@@ -50,11 +50,11 @@ export interface Datacenter {
   createdTargets: Set<string>;
   /** At-least-once: the record bytes in flight to this datacenter, over all its topics (back-pressure). */
   sendBudget?: ByteBudget;
-  /** End offsets of many topics at once (the lag of /status and /metrics), created on first use. */
+  /** Watermarks and writability of many topics at once (lag, target readiness), created on first use. */
   reader?: ClusterReader;
 }
 
-/** The datacenter's reader of end offsets (its admin connected by the caller). */
+/** The datacenter's batched reader (../../kafka/reader.ts; its admin connected by the caller). */
 export function offsetsReader(dc: Datacenter): ClusterReader {
   dc.reader ??= ClusterReader.create(dc.kafka, dc.admin);
   return dc.reader;
