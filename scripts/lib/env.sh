@@ -63,12 +63,14 @@ lp_ensure_deps() {
 # Docker engine is needed for that. As root, the set-up also installs what the real compose test
 # (test/compose-run.test.ts) needs: Debian's Docker engine (docker.io, started by the test with
 # `dockerd --iptables=false`) and debootstrap (scripts/compose-images builds the Debian base image).
-# Installed with apt-get when missing and we may (root); without root only docker-compose is required.
+# Installed with apt-get when missing and we may (root); without root they must be there already.
 lp_ensure_compose() {
   local missing=()
   command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
   # kcat: a Kafka client nobody here wrote, for the header fidelity test (test/replicator/record-failures.test.ts)
   command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+  # chromium: the real browser the page tests drive with playwright-core (no browser download)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   if [ "$(id -u)" = 0 ]; then
     command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
     command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
