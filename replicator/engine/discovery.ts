@@ -184,6 +184,7 @@ export class Discovery {
       link = new Link(ctx, dcs, first.sourceDc, first.destinationDc);
       this.links.set(key, link);
     }
+    link.warmUp();
     let sizes: Awaited<ReturnType<typeof ensureTargets>>;
     try {
       sizes = await ensureTargets(ctx, pipelines, dcs.get(first.sourceDc), dcs.get(first.destinationDc));

@@ -52,6 +52,11 @@ export class Link {
   /** Exactly-once: the pair's transactional producer and the transactions of all its flows. */
   transactions?: TransactionGroup;
   private producer?: Producer;
+  /** Exactly-once: the transactional producer being created (shared by the warm-up and the first sync). */
+  private creatingTransactions?: Promise<TransactionGroup>;
+  /** Bumped by close(): a producer connected for an earlier generation is dropped. */
+  private generation = 0;
+  private warming = false;
   /** At-least-once without the direct sender: the pair's kafkajs producer. */
   fallbackProducer?: Producer;
   /** One reconciliation of the consumer at a time. */
@@ -83,6 +88,26 @@ export class Link {
   /** Whether no new slice may start (the flows check before each one). */
   get quieting(): boolean {
     return this.quiet > 0 || this.revoking !== undefined || this.stopped;
+  }
+
+  /**
+   * Exactly-once: gets the destination's transaction and group coordinators going while the targets are
+   * prepared. On a fresh cluster their internal topics are created on first use, and when first asked
+   * for after thousands of target topics they came up behind them (the link could not start for 50 s
+   * at 10,000 topics). Failures only log: the first sync does the same and retries.
+   */
+  warmUp(): void {
+    if (this.ctx.delivery !== "exactly-once" || this.warming || this.stopped) return;
+    this.warming = true;
+    const dst = this.dcs.get(this.destinationDc);
+    const started = Date.now();
+    void Promise.all([
+      this.ensureTransactions(dst).then((transactions) => transactions.settled()),
+      connectAdmin(dst).then(() => dst.admin.fetchOffsets({ groupId: this.groupId })),
+    ]).then(
+      () => this.log.debug({ ms: Date.now() - started }, "destination coordinators ready"),
+      (err: unknown) => this.log.debug({ err: errorFields(err) }, "warm-up failed; the first sync retries"),
+    );
   }
 
   add(flow: LinkFlow): void {
@@ -215,25 +240,8 @@ export class Link {
       }
       return;
     }
-    if (!this.producer) {
-      const producer = linkProducer(this.ctx, dst, this.groupId);
-      await producer.connect();
-      this.producer = producer;
-      this.transactions = new TransactionGroup(
-        producer,
-        this.groupId,
-        (txn, topicMessages) => sendAcknowledged(txn, topicMessages),
-        async () => {
-          const fresh = linkProducer(this.ctx, dst, this.groupId);
-          await fresh.connect();
-          const old = this.producer;
-          this.producer = fresh;
-          await old?.disconnect().catch(() => undefined);
-          return fresh;
-        },
-      );
-    }
-    await this.transactions!.settled();
+    const transactions = await this.ensureTransactions(dst);
+    await transactions.settled();
     await connectAdmin(dst);
     // Positions are kept under the target topic's name (the source's may not exist in the destination, and
     // Kafka refuses offsets of a topic it does not have) with the source partition's number.
@@ -251,6 +259,38 @@ export class Link {
         if (ownsPartition(this.ctx.engine, sourceTopic, partition)) own.set(partition, BigInt(offset));
       flow.startAt(own);
     }
+  }
+
+  /** Exactly-once: the pair's transactional producer and its TransactionGroup, created once. */
+  private ensureTransactions(dst: Datacenter): Promise<TransactionGroup> {
+    if (this.transactions) return Promise.resolve(this.transactions);
+    const generation = this.generation;
+    this.creatingTransactions ??= (async () => {
+      const producer = linkProducer(this.ctx, dst, this.groupId);
+      await producer.connect();
+      if (generation !== this.generation) {
+        await producer.disconnect().catch(() => undefined);
+        throw new Error("link closed while its transactional producer connected");
+      }
+      this.producer = producer;
+      this.transactions = new TransactionGroup(
+        producer,
+        this.groupId,
+        (txn, topicMessages) => sendAcknowledged(txn, topicMessages),
+        async () => {
+          const fresh = linkProducer(this.ctx, dst, this.groupId);
+          await fresh.connect();
+          const old = this.producer;
+          this.producer = fresh;
+          await old?.disconnect().catch(() => undefined);
+          return fresh;
+        },
+      );
+      return this.transactions;
+    })().finally(() => {
+      this.creatingTransactions = undefined;
+    });
+    return this.creatingTransactions;
   }
 
   /**
@@ -452,6 +492,7 @@ export class Link {
     // Quiet from the drain to the disconnect: a slice started between the final commit and the
     // disconnect would be acknowledged and never committed, and copied again after a restart.
     this.quiet++;
+    this.generation++;
     try {
       if (this.consumer) {
         this.consumer.pause([...this.subscribed.keys()].map((topic) => ({ topic })));
