@@ -67,7 +67,7 @@ export async function issueFile(o: IssueFileOptions): Promise<number> {
   }
   const out = o.out ?? defaultResultsFile(o.file);
   const results = new Map<number, RowResult>();
-  const fail = (row: Row, code: string, message: string): void => {
+  const fail = (row: Row, code: string, message: string, quiet = false): void => {
     results.set(row.line, {
       line: row.line,
       licensee: row.licensee,
@@ -76,7 +76,7 @@ export async function issueFile(o: IssueFileOptions): Promise<number> {
       code,
       message,
     });
-    o.progress.write(`${progressBreak()}${o.file} line ${row.line}: ${code} ${message}\n`);
+    if (!quiet) o.progress.write(`${progressBreak()}${o.file} line ${row.line}: ${code} ${message}\n`);
   };
   let dirty = false; // a bar is drawn on the current line
   const progressBreak = (): string => (dirty ? ((dirty = false), "\n") : "");
@@ -145,7 +145,10 @@ export async function issueFile(o: IssueFileOptions): Promise<number> {
       pending = pending.filter((r) => r !== row);
     } else if (reply.status === 400 && field === "items" && /at most (\d+) items/.test(message)) {
       maxItems = Math.max(1, Number(/at most (\d+) items/.exec(message)![1]));
-    } else if (reply.status === 413 && batch.length > 1) {
+    } else if (reply.status === 413 && batch.length === 1) {
+      fail(batch[0]!, code, message);
+      pending = pending.slice(1);
+    } else if (reply.status === 413) {
       maxItems = Math.max(1, Math.floor(batch.length / 2));
       maxBytes = Math.max(1024, Math.floor(maxBytes / 2));
     } else if (reply.status === 429) {
@@ -160,7 +163,7 @@ export async function issueFile(o: IssueFileOptions): Promise<number> {
     } else {
       // the request as such is refused (401, 403, a chunk too large, the service gone): nothing more goes
       o.progress.write(`${progressBreak()}error ${reply.status || "(no answer)"} ${code}: ${message}\n`);
-      for (const row of pending) fail(row, code, message);
+      for (const row of pending) fail(row, code, message, true);
       pending = [];
     }
   }

@@ -222,6 +222,40 @@ describe("server: the licensing CLI as a process (issue --file, strict flags)", 
     expect(got.body.seats).to.equal(4);
   });
 
+  it("gives up a file the service refuses as such (a wrong key): every row failed, one error line", async function () {
+    const file = path.join(tmp.dir, "refused.csv");
+    writeFileSync(file, `licensee,productId\n${randomAddress()},1\n${randomAddress()},1\n`);
+    const run = await runCli(["issue", "--file", file], { ...env, LICENSE_API_KEY: "not-a-key-0123456789" });
+    expect(run.code, run.stderr).to.equal(1);
+    expect(run.stdout.trim()).to.match(/^issued 0 of 2 rows \(accepted 0, replayed 0\); 2 FAILED/);
+    expect(run.stderr).to.match(/^error 401 UNAUTHENTICATED: /m);
+    const results = parseCsv(readFileSync(path.join(tmp.dir, "refused.results.csv"), "utf8"));
+    expect(results.slice(1).map((r) => [r.fields[0], r.fields[3], r.fields[6]])).to.deep.equal([
+      ["2", "failed", "UNAUTHENTICATED"],
+      ["3", "failed", "UNAUTHENTICATED"],
+    ]);
+  });
+
+  it("draws a progress bar when stderr is a terminal (under script(1)'s pseudo-terminal)", async function () {
+    const file = path.join(tmp.dir, "tty.csv");
+    writeFileSync(file, `licensee,productId\n${randomAddress()},1\n${randomAddress()},1\n0x12,1\n`);
+    const command = [process.execPath, "--import", "tsx", "server/cli.ts", "issue", "--file", file].join(" ");
+    const child = spawn("script", ["-qec", command, "/dev/null"], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    expect(code, output).to.equal(1);
+    expect(output).to.contain(
+      "\r[##############################] 3/3 rows (accepted 2, replayed 0, failed 1)\r\n",
+    );
+    expect(output).to.match(/tty\.csv line 4: VALIDATION_FAILED licensee: /);
+    expect(output).to.not.contain("progress:");
+  });
+
   it("refuses flag mistakes with exit status 2 and one line naming the flag, before any request", async function () {
     const before = runtime.store.listLicenses({ limit: 1000 }).items.length;
     const cases: [string[], string][] = [
