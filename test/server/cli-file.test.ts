@@ -280,3 +280,48 @@ describe("server: the licensing CLI as a process (issue --file, strict flags)", 
     expect(runtime.store.listLicenses({ limit: 1000 }).items.length).to.equal(before);
   });
 });
+
+describe("server: the licensing CLI's issue --file under a tight rate limit", function () {
+  this.timeout(180_000);
+  let runtime: Runtime;
+  let tmp: ReturnType<typeof tempDir>;
+  let server: Server;
+  let env: NodeJS.ProcessEnv;
+
+  before(async function () {
+    const chains = await deployOnChains((await getChains()).chains, devKey(18));
+    tmp = tempDir();
+    // a bucket of 8 tokens (4 a second): a bulk request of 20 items (20 tokens) can never pass as it is
+    runtime = await startRuntime(
+      testConfig(chains, {
+        dbPath: path.join(tmp.dir, "db.sqlite"),
+        rateLimit: { perSecond: 4, burst: 8 },
+      }),
+      devKey(18),
+    );
+    const listening = await listen(runtime.app, 0);
+    server = listening.server;
+    env = { LICENSE_API_KEY: KEYS.client, LICENSE_API_URL: `http://127.0.0.1:${listening.port}` };
+  });
+
+  after(async function () {
+    server?.closeAllConnections();
+    server?.close();
+    await runtime?.stop();
+    tmp?.cleanup();
+  });
+
+  it("waits out each 429 with smaller chunks and issues every row once", async function () {
+    const licensees = Array.from({ length: 20 }, () => randomAddress());
+    const file = path.join(tmp.dir, "many.csv");
+    writeFileSync(file, `licensee,productId\n${licensees.map((l) => `${l},1`).join("\n")}\n`);
+    const run = await runCli(["issue", "--file", file], env);
+    expect(run.code, run.stderr).to.equal(0);
+    expect(run.stdout.trim()).to.match(/^issued all 20 rows \(accepted 20, replayed 0\)/);
+    expect(run.stderr).to.match(/rate limited: retrying in \d+ s with chunks of 10/);
+    const stored = runtime.store.listLicenses({ limit: 1000 }).items;
+    expect(stored.map((l) => l.licensee.toLowerCase()).sort()).to.deep.equal(
+      licensees.map((l) => l.toLowerCase()).sort(),
+    );
+  });
+});
