@@ -220,6 +220,35 @@ describe("server: the licensing CLI as a process (issue --file, strict flags)", 
       .get(`/v1/licenses/${rows[0]!.licenseId}`)
       .set(...auth(KEYS.client));
     expect(got.body.seats).to.equal(4);
+    // again, with --json: one summary line; both rows replay
+    const again = await runCli(["issue", "--file", file, "--out", out, "--seats", "4", "--json"], env);
+    expect(again.code, again.stderr).to.equal(0);
+    expect(JSON.parse(again.stdout)).to.deep.equal({
+      rows: 2,
+      accepted: 0,
+      replayed: 2,
+      failed: 0,
+      results: out,
+    });
+  });
+
+  it("retries a service it cannot reach, then reports every row failed (UNREACHABLE), exit 1", async function () {
+    const gone = await listen(runtime.app, 0);
+    gone.server.close();
+    const file = path.join(tmp.dir, "unreachable.csv");
+    writeFileSync(file, `licensee,productId\n${randomAddress()},1\n`);
+    const run = await runCli(["issue", "--file", file], {
+      ...env,
+      LICENSE_API_URL: `http://127.0.0.1:${gone.port}`,
+    });
+    expect(run.code, run.stderr).to.equal(1);
+    expect(run.stderr).to.match(
+      /^error \(no answer\) UNREACHABLE: http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED$/m,
+    );
+    const results = parseCsv(readFileSync(path.join(tmp.dir, "unreachable.results.csv"), "utf8"));
+    expect(results.slice(1).map((r) => [r.fields[0], r.fields[3], r.fields[6]])).to.deep.equal([
+      ["2", "failed", "UNREACHABLE"],
+    ]);
   });
 
   it("gives up a file the service refuses as such (a wrong key): every row failed, one error line", async function () {
