@@ -13,6 +13,7 @@ import {
   formatResults,
 } from "../../server/cli/file-rows.js";
 import { progressBar } from "../../server/cli/issue-file.js";
+import { run } from "../../server/cli.js";
 
 const A = "0x70997970c51812dc3a010c7d01b50e0d17dc79c8";
 const B = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
@@ -228,5 +229,38 @@ describe("license CLI: strict flags", () => {
     );
     expect(() => int(values, "duration", "issue")).to.throw(UsageError, /--duration .* got '1\.5'/);
     expect(int(values, "limit", "issue")).to.equal(undefined);
+  });
+
+  it("run(): usage errors exit 2 with one line on stderr, before any request (the URL is never reached)", async () => {
+    const env = { LICENSE_API_KEY: "k", LICENSE_API_URL: "http://127.0.0.1:9" };
+    const lines: string[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => lines.push(args.join(" "));
+    try {
+      const cases: [string[], string][] = [
+        [["issue", "--file", "x.csv", "--product", "1"], "--file cannot be combined with --product"],
+        [["issue", "--product", "1", "--licensee", A, "--out", "r.csv"], "--out goes with --file"],
+        [
+          ["issue", "--file", "x.csv", "--chunk-size", "0"],
+          "--chunk-size must be a whole number >= 1, got '0'",
+        ],
+        [["renew", "0193c1c2-0000-7000-8000-000000000000"], "'renew' needs --duration"],
+        [
+          ["list", "--status", "gone"],
+          "--status must be one of accepted, submitted, confirmed, failed, got 'gone'",
+        ],
+        [["issue", "--product", "abc", "--licensee", A], "--product must be a whole number >= 1, got 'abc'"],
+      ];
+      for (const [argv, message] of cases) {
+        lines.length = 0;
+        expect(await run(argv, env), argv.join(" ")).to.equal(2);
+        expect(lines).to.have.length(1);
+        expect(lines[0])
+          .to.contain(message)
+          .and.match(/^license: .* \(see 'license \w+ --help'\)$/);
+      }
+    } finally {
+      console.error = original;
+    }
   });
 });
