@@ -3,71 +3,43 @@
  * The API key comes from LICENSE_API_KEY (never from the command line); the URL from --url or LICENSE_API_URL.
  */
 import { readFileSync } from "node:fs";
-import { AppError } from "./errors.js";
 import { errorText } from "../common/log.js";
+import {
+  chainRef,
+  COMMANDS,
+  int,
+  parseCommandLine,
+  required,
+  status,
+  UsageError,
+  type Parsed,
+} from "./cli/args.js";
+import { issueFile } from "./cli/issue-file.js";
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString("utf8");
 }
-const HELP = `usage: license <command> [options]
+const HELP = `usage: license <command> [options]     (license <command> --help: that command's flags)
 
 commands:
-  issue --product <id> --licensee <address> [--duration <s>] [--seats <n>] [--chain <id|name>] [--key <idempotency key>] [--wait]
-  issue-batch --file <items.json|->              many at once: a JSON array of items (or {"items": [...]}),
-                                                 each {productId, licensee, durationSeconds?, seats?, chain?, idempotencyKey?}
-  get <license id>
-  list [--licensee <address>] [--product <id>] [--status <status>] [--chain <id>] [--limit <n>] [--cursor <c>]
-  verify <license id>
-  renew <license id> --duration <s>
-  revoke <license id> [--reason <text>]          (admin)
-  chains
-  products
+${Object.values(COMMANDS)
+  .flatMap((c) => c.usage.split("\n").filter((l) => l.startsWith("license ")))
+  .map((l) => `  ${l.replace(/^license /, "")}`)
+  .join("\n")}
 
 options:
   --url <base url>   default: $LICENSE_API_URL or http://127.0.0.1:8080
   --json             print the raw JSON response
   -h, --help         this help
 
+Flags are strict: an unknown flag, a missing value or a non-number where a number belongs is a usage
+error (exit status 2).
+
 environment:
   LICENSE_API_KEY    the API key (required)
   LICENSE_API_URL    the base URL`;
-
-interface Parsed {
-  positional: string[];
-  flags: Map<string, string | true>;
-}
-
-function parseArgs(argv: string[]): Parsed {
-  const positional: string[] = [];
-  const flags = new Map<string, string | true>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === "-h") flags.set("help", true);
-    else if (arg.startsWith("--")) {
-      const name = arg.slice(2);
-      const next = argv[i + 1];
-      if (["wait", "json", "help"].includes(name) || next === undefined || next.startsWith("--"))
-        flags.set(name, true);
-      else {
-        flags.set(name, next);
-        i++;
-      }
-    } else positional.push(arg);
-  }
-  return { positional, flags };
-}
-
-function str(flags: Parsed["flags"], name: string): string | undefined {
-  const value = flags.get(name);
-  return typeof value === "string" ? value : undefined;
-}
-
-function num(flags: Parsed["flags"], name: string): number | undefined {
-  const value = str(flags, name);
-  return value === undefined ? undefined : Number(value);
-}
 
 function printLicense(l: Record<string, unknown>): void {
   const rows: [string, unknown][] = [
@@ -86,19 +58,53 @@ function printLicense(l: Record<string, unknown>): void {
   for (const [k, v] of rows) console.log(`${k.padEnd(9)} ${String(v)}`);
 }
 
+/** A usage error: one line naming the flag, exit status 2 (as the repository's other CLIs). */
+function usage(error: UsageError): number {
+  console.error(
+    `license: ${error.message} (see 'license ${error.command ? `${error.command} ` : ""}--help')`,
+  );
+  return 2;
+}
+
 export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const { positional, flags } = parseArgs(argv);
-  const [command, arg] = positional;
-  if (!command || flags.has("help")) {
-    console.log(HELP);
-    return command || flags.has("help") ? 0 : 2;
+  let parsed: Parsed;
+  try {
+    parsed = parseCommandLine(argv);
+  } catch (error) {
+    if (error instanceof UsageError) return usage(error);
+    throw error;
+  }
+  const { command, values } = parsed;
+  if (!command) {
+    if (values.help) console.log(HELP);
+    else console.error(HELP);
+    return values.help ? 0 : 2;
+  }
+  if (values.help) {
+    console.log(`usage: ${COMMANDS[command]!.usage}`);
+    return 0;
   }
   const key = env.LICENSE_API_KEY;
   if (!key) {
     console.error("LICENSE_API_KEY is not set");
     return 2;
   }
-  const base = (str(flags, "url") ?? env.LICENSE_API_URL ?? "http://127.0.0.1:8080").replace(/\/$/, "");
+  const base = (values.url ?? env.LICENSE_API_URL ?? "http://127.0.0.1:8080").replace(/\/$/, "");
+  try {
+    return await execute({ ...parsed, command }, base, key);
+  } catch (error) {
+    if (error instanceof UsageError) return usage(error);
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    if (error instanceof TypeError && cause) {
+      console.error(`cannot reach ${base}: ${cause.code ?? cause.message}`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+async function execute(parsed: Parsed & { command: string }, base: string, key: string): Promise<number> {
+  const { command, values } = parsed;
   const call = async (
     method: string,
     path: string,
@@ -116,89 +122,104 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
     });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
-  const needId = (): string => {
-    if (!arg)
-      throw new AppError("VALIDATION_FAILED", `${command}: a license id is required`, { field: "id" });
-    return encodeURIComponent(arg);
-  };
+  const id = encodeURIComponent(parsed.id ?? "");
 
   let result: { status: number; body: Record<string, unknown> };
   switch (command) {
     case "issue": {
-      const chain = str(flags, "chain");
+      const duration = int(values, "duration", command);
+      const seats = int(values, "seats", command);
+      const chain = chainRef(values);
+      if (values.file !== undefined) {
+        for (const flag of ["product", "licensee", "key", "wait"] as const)
+          if (values[flag] !== undefined)
+            throw new UsageError(`--file cannot be combined with --${flag} (the file names them)`, command);
+        return issueFile({
+          base,
+          key,
+          file: required(values, "file", command),
+          ...(values.out === undefined ? {} : { out: values.out }),
+          ...(values["chunk-size"] === undefined ? {} : { chunkSize: int(values, "chunk-size", command)! }),
+          defaults: {
+            ...(duration === undefined ? {} : { durationSeconds: duration }),
+            ...(seats === undefined ? {} : { seats }),
+            ...(chain === undefined ? {} : { chain }),
+          },
+          json: values.json ?? false,
+          progress: process.stderr,
+        });
+      }
+      for (const flag of ["out", "chunk-size"] as const)
+        if (values[flag] !== undefined) throw new UsageError(`--${flag} goes with --file`, command);
+      required(values, "product", command);
       const body = {
-        productId: num(flags, "product"),
-        licensee: str(flags, "licensee"),
-        ...(num(flags, "duration") === undefined ? {} : { durationSeconds: num(flags, "duration") }),
-        ...(num(flags, "seats") === undefined ? {} : { seats: num(flags, "seats") }),
-        ...(chain === undefined ? {} : { chain: /^\d+$/.test(chain) ? Number(chain) : chain }),
+        productId: int(values, "product", command),
+        licensee: required(values, "licensee", command),
+        ...(duration === undefined ? {} : { durationSeconds: duration }),
+        ...(seats === undefined ? {} : { seats }),
+        ...(chain === undefined ? {} : { chain }),
       };
-      const idem = str(flags, "key");
       result = await call(
         "POST",
-        `/v1/licenses${flags.has("wait") ? "?wait=true" : ""}`,
+        `/v1/licenses${values.wait ? "?wait=true" : ""}`,
         body,
-        idem ? { "idempotency-key": idem } : {},
+        values.key ? { "idempotency-key": values.key } : {},
       );
       break;
     }
     case "issue-batch": {
-      const file = str(flags, "file");
-      if (!file)
-        throw new AppError("VALIDATION_FAILED", "issue-batch: --file <items.json|-> is required", {
-          field: "file",
-        });
-      const text = file === "-" ? await readStdin() : readFileSync(file, "utf8");
-      const parsed = JSON.parse(text) as unknown;
-      result = await call("POST", "/v1/licenses/batch", Array.isArray(parsed) ? { items: parsed } : parsed);
+      const file = required(values, "file", command);
+      let items: unknown;
+      try {
+        items = JSON.parse(file === "-" ? await readStdin() : readFileSync(file, "utf8")) as unknown;
+      } catch (error) {
+        throw new UsageError(`--file ${file}: ${errorText(error)}`, command);
+      }
+      result = await call("POST", "/v1/licenses/batch", Array.isArray(items) ? { items } : items);
       break;
     }
     case "get":
-      result = await call("GET", `/v1/licenses/${needId()}`);
+      result = await call("GET", `/v1/licenses/${id}`);
       break;
     case "list": {
       const query = new URLSearchParams();
-      for (const [flag, param] of [
-        ["licensee", "licensee"],
-        ["product", "productId"],
-        ["status", "status"],
-        ["chain", "chainId"],
-        ["limit", "limit"],
-        ["cursor", "cursor"],
+      for (const [param, value] of [
+        ["licensee", values.licensee],
+        ["productId", int(values, "product", command)],
+        ["status", status(values)],
+        ["chainId", int(values, "chain", command)],
+        ["limit", int(values, "limit", command)],
+        ["cursor", values.cursor],
       ] as const) {
-        const value = str(flags, flag);
-        if (value !== undefined) query.set(param, value);
+        if (value !== undefined) query.set(param, String(value));
       }
       result = await call("GET", `/v1/licenses${query.size ? `?${query}` : ""}`);
       break;
     }
     case "verify":
-      result = await call("GET", `/v1/licenses/${needId()}/verify`);
+      result = await call("GET", `/v1/licenses/${id}/verify`);
       break;
     case "renew":
-      result = await call("POST", `/v1/licenses/${needId()}/renew`, {
-        durationSeconds: num(flags, "duration"),
+      required(values, "duration", command);
+      result = await call("POST", `/v1/licenses/${id}/renew`, {
+        durationSeconds: int(values, "duration", command),
       });
       break;
     case "revoke":
       result = await call(
         "POST",
-        `/v1/licenses/${needId()}/revoke`,
-        str(flags, "reason") ? { reason: str(flags, "reason") } : {},
+        `/v1/licenses/${id}/revoke`,
+        values.reason ? { reason: values.reason } : {},
       );
       break;
     case "chains":
       result = await call("GET", "/v1/chains");
       break;
-    case "products":
-      result = await call("GET", "/v1/products");
-      break;
     default:
-      console.error(`unknown command ${command}\n\n${HELP}`);
-      return 2;
+      result = await call("GET", "/v1/products");
   }
 
-  if (flags.has("json")) console.log(JSON.stringify(result.body, null, 2));
+  if (values.json) console.log(JSON.stringify(result.body, null, 2));
   else if (result.status >= 400)
     console.error(
       `error ${result.status} ${String(result.body.code)}: ${String(result.body.message)}${result.body.field ? ` (field ${String(result.body.field)})` : ""}`,
