@@ -2,8 +2,8 @@
  * Wires config → chains, store, service, app (and the events publisher, or in replica mode the events
  * consumer); `listen` binds 127.0.0.1 only.
  */
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
 import express from "express";
 import type { Logger } from "pino";
 import { createLogger } from "../common/log.js";
@@ -122,6 +122,32 @@ export async function buildRuntime(
   };
 }
 
+/** Most bytes of a request's headers (Node's default, stated): larger is 431 `HEADERS_TOO_LARGE`. */
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+/**
+ * Requests Node's HTTP parser refuses before Express sees them (headers over the limit, malformed
+ * requests) are answered in the `{code, message}` format, then the connection is closed.
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (!socket.writable || (error.code !== undefined && ["ECONNRESET", "EPIPE"].includes(error.code))) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = error.code === "HPE_HEADER_OVERFLOW";
+  const { status, body } = errorBody(
+    tooLarge
+      ? new AppError("HEADERS_TOO_LARGE", `request headers larger than ${MAX_HEADER_BYTES} bytes`)
+      : new AppError("VALIDATION_FAILED", "malformed HTTP request"),
+  );
+  const payload = JSON.stringify(body);
+  const reason = tooLarge ? "Request Header Fields Too Large" : "Bad Request";
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(payload)}\r\nConnection: close\r\n\r\n${payload}`,
+  );
+}
+
 /** Listens on `host` (loopback unless configured otherwise, e.g. `0.0.0.0` inside a container). */
 export function listen(
   app: Runtime["app"],
@@ -129,9 +155,12 @@ export function listen(
   host = "127.0.0.1",
 ): Promise<{ server: Server; port: number }> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host, (error?: Error) => {
-      if (error) reject(error);
-      else resolve({ server, port: (server.address() as AddressInfo).port });
+    const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app);
+    server.on("clientError", answerClientError);
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve({ server, port: (server.address() as AddressInfo).port });
     });
   });
 }
