@@ -6,6 +6,7 @@
  */
 import { OpenAPIRegistry, OpenApiGeneratorV31, type RouteConfig } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
+import type { Scope } from "./config.js";
 import { ERROR_CATALOGUE } from "./errors.js";
 import {
   bulkBody,
@@ -103,6 +104,7 @@ export function openApiDocument(options: OpenApiOptions): Record<string, unknown
   const bearer = [{ bearer: [] }];
   const limit = (bytes: number): string => `body larger than ${bytes} bytes`;
   const v1 = (
+    scope: Scope,
     route: Omit<RouteConfig, "responses" | "security">,
     own: Responses,
     statuses: number[],
@@ -114,6 +116,10 @@ export function openApiDocument(options: OpenApiOptions): Record<string, unknown
     ) as Responses;
     registry.registerPath({
       ...route,
+      description: [route.description, `Needs the \`${scope}\` scope (or \`admin\`).`]
+        .filter(Boolean)
+        .join("\n\n"),
+      "x-required-scope": scope,
       security: bearer,
       responses: {
         ...withHeaders,
@@ -129,6 +135,7 @@ export function openApiDocument(options: OpenApiOptions): Record<string, unknown
   const license = (description: string) => ({ description, ...json(licenseSchema) });
 
   v1(
+    "licenses:write",
     {
       method: "post",
       path: "/v1/licenses",
@@ -146,6 +153,7 @@ export function openApiDocument(options: OpenApiOptions): Record<string, unknown
     [write, 409, 503],
   );
   v1(
+    "licenses:write",
     {
       method: "post",
       path: "/v1/licenses/batch",
@@ -164,6 +172,7 @@ export function openApiDocument(options: OpenApiOptions): Record<string, unknown
     { 413: limit(options.bulkBodyLimitBytes) },
   );
   v1(
+    "licenses:read",
     {
       method: "get",
       path: "/v1/licenses",
@@ -174,11 +183,13 @@ export function openApiDocument(options: OpenApiOptions): Record<string, unknown
     [],
   );
   v1(
+    "licenses:read",
     { method: "get", path: "/v1/licenses/{id}", summary: "Get a license", request: { params: idParams } },
     { "200": license("The license") },
     [404],
   );
   v1(
+    "licenses:read",
     {
       method: "get",
       path: "/v1/licenses/{id}/verify",
@@ -189,6 +200,7 @@ export function openApiDocument(options: OpenApiOptions): Record<string, unknown
     [404],
   );
   v1(
+    "licenses:write",
     {
       method: "post",
       path: "/v1/licenses/{id}/renew",
@@ -199,6 +211,7 @@ export function openApiDocument(options: OpenApiOptions): Record<string, unknown
     [write, 404, 409, 502, 503, 504],
   );
   v1(
+    "admin",
     {
       method: "post",
       path: "/v1/licenses/{id}/revoke",
@@ -209,11 +222,13 @@ export function openApiDocument(options: OpenApiOptions): Record<string, unknown
     [write, 404, 409, 502, 503, 504],
   );
   v1(
+    "licenses:read",
     { method: "get", path: "/v1/products", summary: "List products" },
     { "200": { description: "The products", ...json(productListSchema) } },
     [],
   );
   v1(
+    "admin",
     {
       method: "post",
       path: "/v1/products",
@@ -224,6 +239,7 @@ export function openApiDocument(options: OpenApiOptions): Record<string, unknown
     [write, 409],
   );
   v1(
+    "licenses:read",
     {
       method: "get",
       path: "/v1/chains",

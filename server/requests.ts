@@ -34,24 +34,24 @@ export const licenseeAddress = evmAddress
   .openapi(addressDoc("^0x(?!0{40}$)(?:[0-9a-f]{40}|[0-9A-F]{40})$", "; not the zero address"));
 
 export const chainRef = z.union([z.number().int().positive(), z.string().min(1).max(63)]);
-export const issueBody = z
-  .object({
-    productId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
-    licensee: licenseeAddress,
-    durationSeconds: z.number().int().min(1).max(MAX_DURATION).optional(),
-    seats: z
-      .number()
-      .int()
-      .min(1)
-      .max(2 ** 32 - 1)
-      .optional(),
-    chain: z
-      .union([chainRef, z.array(chainRef).min(1).max(16)])
-      .optional()
-      .openapi({ description: "chain id or name, or a list of them in order of preference" }),
-  })
-  .strict()
-  .openapi("IssueRequest");
+// the fields of an issue request, shared by the single and the bulk body (a plain object, not `.extend`,
+// so the bulk item is documented as one closed object rather than an `allOf` no value can satisfy)
+const issueFields = {
+  productId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+  licensee: licenseeAddress,
+  durationSeconds: z.number().int().min(1).max(MAX_DURATION).optional(),
+  seats: z
+    .number()
+    .int()
+    .min(1)
+    .max(2 ** 32 - 1)
+    .optional(),
+  chain: z
+    .union([chainRef, z.array(chainRef).min(1).max(16)])
+    .optional()
+    .openapi({ description: "chain id or name, or a list of them in order of preference" }),
+};
+export const issueBody = z.object(issueFields).strict().openapi("IssueRequest");
 
 export const idempotencyKey = z
   .string()
@@ -59,8 +59,8 @@ export const idempotencyKey = z
   .openapi({ description: "1-200 visible ASCII characters; a retry with the same key and body replays" });
 
 /** One item of `POST /v1/licenses/batch`: the single request's body plus its own idempotency key. */
-export const bulkItem = issueBody
-  .extend({ idempotencyKey: idempotencyKey.optional() })
+export const bulkItem = z
+  .object({ ...issueFields, idempotencyKey: idempotencyKey.optional() })
   .strict()
   .openapi("BulkIssueItem");
 
