@@ -93,13 +93,20 @@ export const issueHeaders = z.object({
     .openapi({ description: "`wait=<seconds>` (RFC 7240): wait for confirmation like `?wait`" }),
 });
 
+/**
+ * An integer query parameter: only decimal digits are a number (no `0x10`, `1e1` or blanks, which
+ * `z.coerce` would take); anything else stays a string and fails as one. Documented as an integer.
+ */
+const queryInt = <T extends z.ZodTypeAny>(schema: T) =>
+  z.preprocess((v) => (typeof v === "string" && /^\d{1,15}$/.test(v) ? Number(v) : v), schema);
+
 export const listQuery = z
   .object({
     licensee: evmAddress.optional(),
-    productId: z.coerce.number().int().positive().optional(),
+    productId: queryInt(z.number().int().positive().optional()),
     status: z.enum(["accepted", "submitted", "confirmed", "failed"]).optional(),
-    chainId: z.coerce.number().int().positive().optional(),
-    limit: z.coerce.number().int().min(1).max(200).default(50),
+    chainId: queryInt(z.number().int().positive().optional()),
+    limit: queryInt(z.number().int().min(1).max(200).default(50)),
     cursor: z
       .string()
       .regex(/^\d{1,15}$/, "must be a cursor returned by a previous page")

@@ -189,6 +189,13 @@ describe("server: the generated OpenAPI document and HTTP conformance", function
           .set(...auth(KEYS.admin)),
         "licensee",
       ],
+      // only decimal digits are an integer (z.coerce took `0x10` as 16)
+      [
+        request(runtime.app)
+          .get("/v1/licenses?limit=0x10")
+          .set(...auth(KEYS.admin)),
+        "limit",
+      ],
     ];
     for (const [call, field] of cases) {
       const res = await call;
