@@ -46,10 +46,13 @@ const json = (schema: z.ZodTypeAny): { content: { "application/json": { schema: 
   content: { "application/json": { schema } },
 });
 
-/** The codes of the catalogue answered with `status`, for the response's description. */
+/**
+ * The codes of the catalogue answered with `status`, for the response's description (not
+ * METHOD_NOT_ALLOWED: it answers methods a path lacks, never a documented operation).
+ */
 function codesOf(status: number): string {
   const codes = Object.entries(ERROR_CATALOGUE)
-    .filter(([, spec]) => spec.httpStatus === status)
+    .filter(([code, spec]) => spec.httpStatus === status && code !== "METHOD_NOT_ALLOWED")
     .map(([code]) => `\`${code}\``);
   return codes.join(", ");
 }
@@ -83,7 +86,7 @@ function errors(statuses: number[], notes: Record<number, string> = {}): Respons
       Object.assign(headers, rateLimitHeaders);
     }
     if (status === 405)
-      headers.Allow = { description: "the methods of the path", schema: { type: "string" } };
+      headers.Allow = { description: "what a read-only replica allows here", schema: { type: "string" } };
     out[String(status)] = {
       description: [codesOf(status), notes[status]].filter(Boolean).join(": "),
       ...(Object.keys(headers).length ? { headers } : {}),
