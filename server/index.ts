@@ -16,6 +16,7 @@ import { AppError, errorBody } from "./errors.js";
 import { createMetrics } from "./metrics.js";
 import { EventPublisher } from "./publisher.js";
 import { ReadOnlyChainClient, ReplicaConsumer } from "./replica.js";
+import { allowOf, listRoutes, matchTemplate, methodTable } from "./routes.js";
 import { LicenseService } from "./service.js";
 import { SqliteStore } from "./store.js";
 
@@ -165,16 +166,35 @@ export function listen(
   });
 }
 
-/** A replica answers every write under `/v1` with `405 READ_ONLY_REPLICA` (before auth and body checks). */
+/**
+ * A replica answers every write under `/v1` with `405 READ_ONLY_REPLICA` (before auth and body checks);
+ * its `Allow` (and its `OPTIONS` answer) lists only the path's read methods. A method the path lacks
+ * even on the primary is `405 METHOD_NOT_ALLOWED`, an unknown path the API's 404.
+ */
 function readOnlyApp(api: express.Express): express.Express {
   const app = express();
   app.disable("x-powered-by");
+  let table: Map<string, Set<string>> | undefined;
   app.use("/v1", (req, res, next) => {
-    if (req.method === "GET" || req.method === "HEAD" || req.method === "OPTIONS") return next();
+    if (req.method === "GET" || req.method === "HEAD") return next();
+    table ??= methodTable(listRoutes(api));
+    const template = matchTemplate(table.keys(), `/v1${req.path}`);
+    if (template === undefined) return next();
+    const methods = table.get(template)!;
+    const allow = allowOf(new Set([...methods].filter((m) => m === "GET")));
+    if (req.method === "OPTIONS") {
+      res.set("Allow", allow).status(204).end();
+      return;
+    }
     const { status, body } = errorBody(
-      new AppError("READ_ONLY_REPLICA", "this instance is a read-only replica; write to the primary"),
+      methods.has(req.method)
+        ? new AppError("READ_ONLY_REPLICA", "this instance is a read-only replica; write to the primary")
+        : new AppError(
+            "METHOD_NOT_ALLOWED",
+            `${req.method} is not allowed on ${template}; allowed: ${allow}`,
+          ),
     );
-    res.set("Allow", "GET, HEAD").status(status).json(body);
+    res.set("Allow", allow).status(status).json(body);
   });
   app.use(api);
   return app;

@@ -50,7 +50,7 @@ export function listRoutes(app: { router?: unknown; stack?: unknown }): RouteInf
 }
 
 /** The methods per path template (routes on the same path merged). */
-function methodTable(routes: RouteInfo[]): Map<string, Set<string>> {
+export function methodTable(routes: RouteInfo[]): Map<string, Set<string>> {
   const table = new Map<string, Set<string>>();
   for (const route of routes) {
     const methods = table.get(route.path) ?? new Set<string>();
