@@ -5,22 +5,33 @@
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { allows, ApiKeys, RateLimiter, type Principal } from "./auth.js";
+import {
+  allows,
+  ApiKeys,
+  RateLimiter,
+  rateLimitHeaders,
+  type Principal,
+  type RateLimitResult,
+} from "./auth.js";
 import type { Scope } from "./config.js";
 import { AppError, errorBody } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 import { openApiDocument, docsPage } from "./openapi.js";
 import {
+  bulkEnvelope,
   bulkItem,
   idParam,
   idempotencyKey,
   issueBody,
+  issueQuery,
   listQuery,
   parse,
   productBody,
   renewBody,
   revokeBody,
 } from "./requests.js";
+import type { LicenseView } from "./responses.js";
+import { listRoutes, methodGate } from "./routes.js";
 import type { IssueInput, LicenseService } from "./service.js";
 import type { LicenseRecord } from "./domain.js";
 import { errorFields } from "../common/log.js";
@@ -42,8 +53,8 @@ function principal(res: Response): Principal {
   return res.locals.principal as Principal;
 }
 
-export function licenseView(license: LicenseRecord, contract: string): Record<string, unknown> {
-  const view: Record<string, unknown> = {
+export function licenseView(license: LicenseRecord, contract: string): LicenseView {
+  const view: LicenseView = {
     id: license.id,
     status: license.status,
     productId: license.productId,
@@ -72,14 +83,11 @@ export function licenseView(license: LicenseRecord, contract: string): Record<st
 
 /** `?wait=true` (default wait) or `?wait=<ms>` or `Prefer: wait=<seconds>` (RFC 7240). */
 function waitMs(req: Request, max: number): number {
-  const q = req.query.wait;
+  const q = parse(issueQuery.shape.wait, req.query.wait, "wait");
   if (q !== undefined) {
     if (q === "true") return max;
     if (q === "false") return 0;
-    const n = Number(q);
-    if (!Number.isInteger(n) || n < 0)
-      throw new AppError("VALIDATION_FAILED", "wait: true, false or milliseconds", { field: "wait" });
-    return Math.min(n, max);
+    return Math.min(Number(q), max);
   }
   const prefer = req.get("prefer");
   const match = prefer ? /(?:^|[,;\s])wait=(\d+)/i.exec(prefer) : null;
@@ -92,6 +100,15 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("query parser", "simple");
+  // the document and the route table of the method gate are built once, from the schemas and the router
+  const bulk = deps.bulk ?? { maxItems: 500, bodyLimitBytes: 1024 * 1024 };
+  let document: Record<string, unknown> | undefined;
+  const openApi = (): Record<string, unknown> =>
+    (document ??= openApiDocument({
+      bulkMaxItems: bulk.maxItems,
+      bodyLimitBytes: deps.bodyLimitBytes,
+      bulkBodyLimitBytes: bulk.bodyLimitBytes,
+    }));
 
   app.use((req, res, next) => {
     const started = process.hrtime.bigint();
@@ -114,6 +131,8 @@ export function createApp(deps: AppDeps): express.Express {
     });
     next();
   });
+  // 405 with Allow for a method a known path lacks, 204 with Allow for OPTIONS (before authentication)
+  app.use(methodGate(() => listRoutes(app)));
 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
@@ -126,26 +145,31 @@ export function createApp(deps: AppDeps): express.Express {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   app.get("/openapi.json", (_req, res) => {
-    res.json(openApiDocument());
+    res.json(openApi());
   });
   app.get("/docs", (_req, res) => {
     res.type("html").send(docsPage());
   });
 
   const v1 = express.Router();
+  /** `RateLimit-Policy` / `RateLimit` on every rate-limited answer, `Retry-After` on a 429. */
+  const limited = (res: Response, limit: RateLimitResult): void => {
+    res.set(rateLimitHeaders(deps.rateLimiter, limit));
+    if (!limit.allowed) res.set("Retry-After", String(limit.retryAfterSeconds));
+  };
 
   // Authentication first (401), then rate limit (429), then body checks.
   v1.use((req, res, next) => {
-    const header = req.get("authorization");
-    const presented = header?.startsWith("Bearer ") ? header.slice(7).trim() : req.get("x-api-key");
+    // the auth scheme is case-insensitive (RFC 9110 §11.1): `bearer`, `Bearer`, `BEARER`
+    const header = /^bearer\s+(\S+)\s*$/i.exec(req.get("authorization") ?? "")?.[1];
+    const presented = header ?? req.get("x-api-key");
     if (!presented) throw new AppError("UNAUTHENTICATED", "missing API key");
     const who = deps.apiKeys.authenticate(presented);
     if (!who) throw new AppError("UNAUTHENTICATED", "unknown API key");
     const limit = deps.rateLimiter.take(who.id);
-    if (!limit.allowed) {
-      res.set("Retry-After", String(limit.retryAfterSeconds));
+    limited(res, limit);
+    if (!limit.allowed)
       throw new AppError("RATE_LIMITED", `rate limit exceeded; retry after ${limit.retryAfterSeconds} s`);
-    }
     res.locals.principal = who;
     next();
   });
@@ -159,7 +183,6 @@ export function createApp(deps: AppDeps): express.Express {
     next();
   });
   // the bulk route has its own (larger) body limit; every other route the configured one
-  const bulk = deps.bulk ?? { maxItems: 500, bodyLimitBytes: 1024 * 1024 };
   const jsonBody = express.json({ limit: deps.bodyLimitBytes, type: "application/json", strict: true });
   const bulkJsonBody = express.json({ limit: bulk.bodyLimitBytes, type: "application/json", strict: true });
   v1.use((req, res, next) => {
@@ -220,25 +243,16 @@ export function createApp(deps: AppDeps): express.Express {
    */
   v1.post("/licenses/batch", need("licenses:write"), async (req, res) => {
     const raw = body(req);
-    const items = parse(
-      z
-        .object({
-          items: z.array(z.unknown()).min(1).max(bulk.maxItems, `at most ${bulk.maxItems} items per request`),
-        })
-        .strict(),
-      raw,
-    ).items;
+    const items = parse(bulkEnvelope(bulk.maxItems), raw).items;
     const parsed = items.map((item, i) => {
       const value = parse(bulkItem, item, `items.${i}.`);
-      if (value.idempotencyKey !== undefined)
-        parse(idempotencyKey, value.idempotencyKey, `items.${i}.idempotencyKey`);
       return { input: issueInput(value, `items.${i}.`), idempotencyKey: value.idempotencyKey };
     });
     // the request took one token of the rate limit; a bulk request costs one per item
     if (parsed.length > 1) {
       const limit = deps.rateLimiter.take(principal(res).id, Date.now(), parsed.length - 1);
+      limited(res, limit);
       if (!limit.allowed) {
-        res.set("Retry-After", String(limit.retryAfterSeconds));
         throw new AppError(
           "RATE_LIMITED",
           `rate limit exceeded (${parsed.length} items); retry after ${limit.retryAfterSeconds} s`,
@@ -349,9 +363,12 @@ export function createApp(deps: AppDeps): express.Express {
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
     let mapped = error;
     const type = (error as { type?: unknown })?.type;
-    if (type === "entity.too.large")
-      mapped = new AppError("PAYLOAD_TOO_LARGE", `body larger than ${deps.bodyLimitBytes} bytes`);
-    else if (type === "entity.parse.failed")
+    if (type === "entity.too.large") {
+      // the limit of the parser that refused it: the bulk route's own, or the others'
+      const limit = (error as { limit?: unknown }).limit;
+      const bytes = typeof limit === "number" ? limit : deps.bodyLimitBytes;
+      mapped = new AppError("PAYLOAD_TOO_LARGE", `body larger than ${bytes} bytes`);
+    } else if (type === "entity.parse.failed")
       mapped = new AppError("INVALID_JSON", "the body is not valid JSON", { field: "(body)" });
     else if (type === "charset.unsupported" || type === "encoding.unsupported") {
       mapped = new AppError("UNSUPPORTED_MEDIA_TYPE", "unsupported body charset or encoding", {

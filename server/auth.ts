@@ -54,6 +54,16 @@ export function takeToken(
   };
 }
 
+/** One rate-limit decision, with what the `RateLimit` headers report. */
+export interface RateLimitResult {
+  allowed: boolean;
+  retryAfterSeconds: number;
+  /** Whole tokens left after this request. */
+  remaining: number;
+  /** Seconds until the bucket is full again. */
+  resetSeconds: number;
+}
+
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
 
@@ -62,9 +72,33 @@ export class RateLimiter {
     private readonly burst: number,
   ) {}
 
-  take(key: string, now = Date.now(), cost = 1): { allowed: boolean; retryAfterSeconds: number } {
+  /** The quota as `RateLimit-Policy` states it: `burst` tokens, refilled in `windowSeconds`. */
+  get policy(): { burst: number; windowSeconds: number } {
+    return { burst: this.burst, windowSeconds: Math.max(1, Math.ceil(this.burst / this.perSecond)) };
+  }
+
+  take(key: string, now = Date.now(), cost = 1): RateLimitResult {
     const result = takeToken(this.buckets.get(key), now, this.perSecond, this.burst, cost);
     this.buckets.set(key, result.bucket);
-    return result;
+    const tokens = result.bucket.tokens;
+    return {
+      allowed: result.allowed,
+      retryAfterSeconds: result.retryAfterSeconds,
+      remaining: Math.max(0, Math.floor(tokens)),
+      resetSeconds: Math.max(0, Math.ceil((this.burst - tokens) / this.perSecond)),
+    };
   }
+}
+
+/**
+ * The rate-limit headers of draft-ietf-httpapi-ratelimit-headers-10 (structured fields, one policy
+ * named "default"): `RateLimit-Policy: "default";q=<burst>;w=<seconds>` and
+ * `RateLimit: "default";r=<remaining>;t=<seconds until full>`.
+ */
+export function rateLimitHeaders(limiter: RateLimiter, result: RateLimitResult): Record<string, string> {
+  const { burst, windowSeconds } = limiter.policy;
+  return {
+    "RateLimit-Policy": `"default";q=${burst};w=${windowSeconds}`,
+    RateLimit: `"default";r=${result.remaining};t=${result.resetSeconds}`,
+  };
 }

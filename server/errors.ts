@@ -39,6 +39,11 @@ export const ERROR_CATALOGUE = {
     description:
       "This instance is a read-only replica; send writes to the primary of the license's datacenter.",
   },
+  METHOD_NOT_ALLOWED: {
+    httpStatus: 405,
+    retriable: false,
+    description: "The path exists but not with this method; `Allow` lists its methods.",
+  },
   IDEMPOTENCY_CONFLICT: {
     httpStatus: 409,
     retriable: false,
@@ -64,6 +69,11 @@ export const ERROR_CATALOGUE = {
     httpStatus: 415,
     retriable: false,
     description: "The request body is not `application/json`.",
+  },
+  HEADERS_TOO_LARGE: {
+    httpStatus: 431,
+    retriable: false,
+    description: "The request's headers exceed the server's limit (16 KiB).",
   },
   RATE_LIMITED: {
     httpStatus: 429,

@@ -2,8 +2,8 @@
  * Wires config → chains, store, service, app (and the events publisher, or in replica mode the events
  * consumer); `listen` binds 127.0.0.1 only.
  */
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
 import express from "express";
 import type { Logger } from "pino";
 import { createLogger } from "../common/log.js";
@@ -16,6 +16,7 @@ import { AppError, errorBody } from "./errors.js";
 import { createMetrics } from "./metrics.js";
 import { EventPublisher } from "./publisher.js";
 import { ReadOnlyChainClient, ReplicaConsumer } from "./replica.js";
+import { allowOf, listRoutes, matchTemplate, methodTable } from "./routes.js";
 import { LicenseService } from "./service.js";
 import { SqliteStore } from "./store.js";
 
@@ -122,6 +123,32 @@ export async function buildRuntime(
   };
 }
 
+/** Most bytes of a request's headers (Node's default, stated): larger is 431 `HEADERS_TOO_LARGE`. */
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+/**
+ * Requests Node's HTTP parser refuses before Express sees them (headers over the limit, malformed
+ * requests) are answered in the `{code, message}` format, then the connection is closed.
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (!socket.writable || (error.code !== undefined && ["ECONNRESET", "EPIPE"].includes(error.code))) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = error.code === "HPE_HEADER_OVERFLOW";
+  const { status, body } = errorBody(
+    tooLarge
+      ? new AppError("HEADERS_TOO_LARGE", `request headers larger than ${MAX_HEADER_BYTES} bytes`)
+      : new AppError("VALIDATION_FAILED", "malformed HTTP request"),
+  );
+  const payload = JSON.stringify(body);
+  const reason = tooLarge ? "Request Header Fields Too Large" : "Bad Request";
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(payload)}\r\nConnection: close\r\n\r\n${payload}`,
+  );
+}
+
 /** Listens on `host` (loopback unless configured otherwise, e.g. `0.0.0.0` inside a container). */
 export function listen(
   app: Runtime["app"],
@@ -129,23 +156,45 @@ export function listen(
   host = "127.0.0.1",
 ): Promise<{ server: Server; port: number }> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host, (error?: Error) => {
-      if (error) reject(error);
-      else resolve({ server, port: (server.address() as AddressInfo).port });
+    const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app);
+    server.on("clientError", answerClientError);
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve({ server, port: (server.address() as AddressInfo).port });
     });
   });
 }
 
-/** A replica answers every write under `/v1` with `405 READ_ONLY_REPLICA` (before auth and body checks). */
+/**
+ * A replica answers every write under `/v1` with `405 READ_ONLY_REPLICA` (before auth and body checks);
+ * its `Allow` (and its `OPTIONS` answer) lists only the path's read methods. A method the path lacks
+ * even on the primary is `405 METHOD_NOT_ALLOWED`, an unknown path the API's 404.
+ */
 function readOnlyApp(api: express.Express): express.Express {
   const app = express();
   app.disable("x-powered-by");
+  let table: Map<string, Set<string>> | undefined;
   app.use("/v1", (req, res, next) => {
-    if (req.method === "GET" || req.method === "HEAD" || req.method === "OPTIONS") return next();
+    if (req.method === "GET" || req.method === "HEAD") return next();
+    table ??= methodTable(listRoutes(api));
+    const template = matchTemplate(table.keys(), `/v1${req.path}`);
+    if (template === undefined) return next();
+    const methods = table.get(template)!;
+    const allow = allowOf(new Set([...methods].filter((m) => m === "GET")));
+    if (req.method === "OPTIONS") {
+      res.set("Allow", allow).status(204).end();
+      return;
+    }
     const { status, body } = errorBody(
-      new AppError("READ_ONLY_REPLICA", "this instance is a read-only replica; write to the primary"),
+      methods.has(req.method)
+        ? new AppError("READ_ONLY_REPLICA", "this instance is a read-only replica; write to the primary")
+        : new AppError(
+            "METHOD_NOT_ALLOWED",
+            `${req.method} is not allowed on ${template}; allowed: ${allow}`,
+          ),
     );
-    res.set("Allow", "GET, HEAD").status(status).json(body);
+    res.set("Allow", allow).status(status).json(body);
   });
   app.use(api);
   return app;

@@ -160,6 +160,14 @@ export class Acceptor {
         throw new AppError("VALIDATION_FAILED", `unknown chain id ${id}`, { field });
       }
     }
+    // asking only for chains the product is not offered on can never succeed: the client's error, not a 503
+    if (product.chains && input.chains && !input.chains.some((id) => product.chains!.includes(id))) {
+      throw new AppError(
+        "VALIDATION_FAILED",
+        `product ${product.id} is issued only on chains ${product.chains.join(", ")}`,
+        { field: `${prefix}chain` },
+      );
+    }
     return product;
   }
 

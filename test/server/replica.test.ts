@@ -284,11 +284,19 @@ describe("server: read-only replica in dc2 fed by the events of the primary in d
         .set(...auth(KEYS.admin))
         .send({ id: 9, name: "X" }),
     ];
-    for (const res of await Promise.all(writes)) {
+    // Allow: the path's read methods only (renew and revoke have none)
+    const allows = ["GET, HEAD, OPTIONS", "OPTIONS", "OPTIONS", "GET, HEAD, OPTIONS"];
+    for (const [i, res] of (await Promise.all(writes)).entries()) {
       expect(res.status).to.equal(405);
-      expect(res.headers.allow).to.equal("GET, HEAD");
+      expect(res.headers.allow).to.equal(allows[i]);
       expect(res.body.code).to.equal("READ_ONLY_REPLICA");
     }
+    const options = await request(replica!.app).options("/v1/licenses");
+    expect(options.status).to.equal(204);
+    expect(options.headers.allow).to.equal("GET, HEAD, OPTIONS");
+    const trace = await request(replica!.app).trace("/v1/licenses");
+    expect(trace.status).to.equal(405);
+    expect(trace.body.code).to.equal("METHOD_NOT_ALLOWED");
     // nothing changed
     const after = await request(replica!.app)
       .get(`/v1/licenses/${id}`)
