@@ -6,10 +6,12 @@ import express, { type NextFunction, type Request, type Response } from "express
 import type { Logger } from "pino";
 import { z } from "zod";
 import { allows, ApiKeys, RateLimiter, type Principal } from "./auth.js";
-import type { Scope } from "./config.js";
+import type { DashboardConfig, Scope } from "./config.js";
 import { AppError, errorBody } from "./errors.js";
 import type { Metrics } from "./metrics.js";
-import { openApiDocument, docsPage } from "./openapi.js";
+import { openApiDocument } from "./openapi.js";
+import { pagesRouter } from "./pages.js";
+import { replicationReport } from "./replication-view.js";
 import {
   bulkItem,
   idParam,
@@ -36,6 +38,8 @@ export interface AppDeps {
   maxWaitMs?: number;
   /** `POST /v1/licenses/batch`: most items per request and its body limit (defaults 500 / 1 MiB). */
   bulk?: { maxItems: number; bodyLimitBytes: number };
+  /** The dashboard's replicator admin APIs (`GET /v1/replication`); none when omitted. */
+  dashboard?: DashboardConfig;
 }
 
 function principal(res: Response): Principal {
@@ -128,9 +132,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.get("/openapi.json", (_req, res) => {
     res.json(openApiDocument());
   });
-  app.get("/docs", (_req, res) => {
-    res.type("html").send(docsPage());
-  });
+  // /docs (Swagger UI), /dashboard and their static files, with security headers (./pages.ts)
+  app.use(pagesRouter());
 
   const v1 = express.Router();
 
@@ -337,6 +340,11 @@ export function createApp(deps: AppDeps): express.Express {
   });
   v1.get("/chains", need("licenses:read"), (_req, res) => {
     res.json({ policy: service.config.policy, items: service.chainsReport() });
+  });
+
+  // the replicators' admin APIs, read for the dashboard (the browser may call only this origin)
+  v1.get("/replication", need("platform:read"), async (_req, res) => {
+    res.json(await replicationReport(deps.dashboard ?? { replicators: [], timeoutMs: 2000 }));
   });
 
   app.use("/v1", v1);
