@@ -292,6 +292,7 @@ export function createApp(deps: AppDeps): express.Express {
       ...(q.status ? { status: q.status } : {}),
       ...(q.chainId ? { chainId: q.chainId } : {}),
       ...(q.cursor ? { after: Number(q.cursor) } : {}),
+      ...(q.order === "desc" ? { newestFirst: true } : {}),
     });
     res.json({
       items: page.items.map((l) => licenseView(l, contractOf(l.chainId))),
