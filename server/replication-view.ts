@@ -126,7 +126,7 @@ function failure(error: unknown): string {
   const e = error as { name?: string; cause?: { code?: string } };
   if (e?.name === "TimeoutError" || e?.name === "AbortError") return "timeout";
   if (error instanceof SyntaxError) return "invalid /status document";
-  return e?.cause?.code ?? "unreachable";
+  return e?.cause?.code ?? "connection failed";
 }
 
 async function readOne(
