@@ -1,0 +1,281 @@
+/**
+ * The browser pages in real Chromium (Debian's, driven by playwright-core): `/docs` (Swagger UI) issues
+ * a license with "Try it out" and the bearer key, and `/dashboard` shows three chains healthy, the
+ * licenses issued, and a chain down once its node stops. Two shared chains plus one of our own (chain
+ * id 43103, started and stopped here). Signer: dev account 17. Screenshots go to a temp folder (path
+ * logged); with LP_UPDATE_SCREENSHOTS=1 the dashboard's also to docs/img/dashboard.png.
+ */
+import { expect } from "chai";
+import { copyFileSync, mkdirSync, mkdtempSync } from "node:fs";
+import type { Server } from "node:http";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { Browser, Page } from "playwright-core";
+import request from "supertest";
+import { startChains, type ChainSet } from "../../launchers/chains.js";
+import { sha256Hex } from "../../server/config.js";
+import { listen, type Runtime } from "../../server/index.js";
+import { getChains } from "../fixtures/infra.js";
+import { launchBrowser, openPage, type WatchedPage } from "../support/browser.js";
+import { ROOT } from "../support/procs.js";
+import {
+  KEYS,
+  auth,
+  deployOnChains,
+  devKey,
+  mintedCount,
+  randomAddress,
+  sleep,
+  startRuntime,
+  tempDir,
+  testConfig,
+  type TestChain,
+} from "./helpers.js";
+
+const SIGNER = devKey(17);
+const OWN_CHAIN_ID = 43103;
+const VIEWER_KEY = "viewer-key-0123456789";
+
+/** Polls `check` until it is true (or throws after `ms`). */
+async function waitFor(what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await sleep(200);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe("pages: /docs and /dashboard in real Chromium", function () {
+  this.timeout(240_000);
+  let own: ChainSet | undefined;
+  let chains: TestChain[];
+  let runtime: Runtime | undefined;
+  let server: Server | undefined;
+  let base: string;
+  let browser: Browser | undefined;
+  let tmp: ReturnType<typeof tempDir>;
+  let outDir: string;
+
+  before(async function () {
+    const shared = await getChains();
+    own = await startChains({ chainIds: [OWN_CHAIN_ID] });
+    chains = await deployOnChains([...shared.chains.slice(0, 2), own.chains[0]!], SIGNER);
+    tmp = tempDir();
+    const config = testConfig(chains, { dbPath: path.join(tmp.dir, "db.sqlite") });
+    config.apiKeys.push({ id: "viewer", sha256: sha256Hex(VIEWER_KEY), scopes: ["platform:read"] });
+    runtime = await startRuntime(config, SIGNER);
+    const listening = await listen(runtime.app, 0);
+    server = listening.server;
+    base = `http://127.0.0.1:${listening.port}`;
+    browser = await launchBrowser();
+    outDir = mkdtempSync(path.join(tmpdir(), "lp-pages-"));
+    console.log(`      screenshots in ${outDir}`);
+  });
+
+  after(async function () {
+    await browser?.close();
+    server?.closeAllConnections();
+    server?.close();
+    await runtime?.stop();
+    await own?.stop();
+    tmp?.cleanup();
+  });
+
+  async function open(url: string): Promise<WatchedPage> {
+    const watched = await openPage(browser!);
+    await watched.page.setViewportSize({ width: 1280, height: 900 });
+    await watched.page.goto(`${base}${url}`);
+    return watched;
+  }
+
+  it("serves the pages and their files with helmet headers and a CSP of 'self' only", async function () {
+    for (const url of [
+      "/docs",
+      "/dashboard",
+      "/pages/docs.js",
+      "/pages/dashboard.js",
+      "/pages/dashboard.css",
+      "/pages/chart.umd.min.js",
+      "/pages/swagger-ui/swagger-ui-bundle.js",
+      "/pages/swagger-ui/swagger-ui.css",
+    ]) {
+      const res = await request(runtime!.app).get(url);
+      expect(res.status, url).to.equal(200);
+      const csp = res.headers["content-security-policy"] as string;
+      expect(csp, url).to.include("script-src 'self'").and.include("style-src 'self'");
+      expect(csp, url).to.not.include("unsafe-inline");
+      expect(res.headers["x-content-type-options"], url).to.equal("nosniff");
+      expect(res.headers["x-frame-options"], url).to.equal("DENY");
+    }
+    // only the files the pages use: not the rest of the package, nothing outside the pages folder
+    for (const url of [
+      "/pages/swagger-ui/index.html",
+      "/pages/swagger-ui/swagger-initializer.js",
+      "/pages/x.ts",
+    ]) {
+      const res = await request(runtime!.app).get(url);
+      expect(res.status, url).to.equal(404);
+      expect(res.body.code, url).to.equal("NOT_FOUND");
+    }
+  });
+
+  it("platform:read sees every client's licenses newest first and writes nothing", async function () {
+    const first = await request(runtime!.app)
+      .post("/v1/licenses")
+      .set(...auth(KEYS.client))
+      .send({ productId: 1, licensee: randomAddress() });
+    const second = await request(runtime!.app)
+      .post("/v1/licenses")
+      .set(...auth(KEYS.other))
+      .send({ productId: 1, licensee: randomAddress() });
+    expect([first.status, second.status]).to.deep.equal([202, 202]);
+    const list = await request(runtime!.app)
+      .get("/v1/licenses?order=desc&limit=2")
+      .set(...auth(VIEWER_KEY));
+    expect(list.status).to.equal(200);
+    expect(list.body.items.map((l: { id: string }) => l.id)).to.deep.equal([second.body.id, first.body.id]);
+    const older = await request(runtime!.app)
+      .get(`/v1/licenses?order=desc&limit=2&cursor=${list.body.nextCursor ?? "0"}`)
+      .set(...auth(VIEWER_KEY));
+    expect(older.body.items.map((l: { id: string }) => l.id)).to.not.include(first.body.id);
+    const verify = await request(runtime!.app)
+      .get(`/v1/licenses/${first.body.id}/verify`)
+      .set(...auth(VIEWER_KEY));
+    expect(verify.status).to.equal(200);
+    const write = await request(runtime!.app)
+      .post("/v1/licenses")
+      .set(...auth(VIEWER_KEY))
+      .send({ productId: 1, licensee: randomAddress() });
+    expect(write.status).to.equal(403);
+    expect(write.body.code).to.equal("FORBIDDEN");
+    // the replication summary needs platform:read; none configured here
+    const client = await request(runtime!.app)
+      .get("/v1/replication")
+      .set(...auth(KEYS.client));
+    expect(client.status).to.equal(403);
+    const replication = await request(runtime!.app)
+      .get("/v1/replication")
+      .set(...auth(VIEWER_KEY));
+    expect(replication.body).to.deep.equal({ configured: 0, replicators: [] });
+  });
+
+  it("/docs: Swagger UI with no console errors; Try it out on POST /v1/licenses with the bearer key issues a license", async function () {
+    const { page, errors } = await open("/docs");
+    await page.waitForSelector(".opblock-summary-path", { timeout: 30_000 });
+    // Authorize: the bearer key, entered once in the modal
+    await page.click(".auth-wrapper .btn.authorize");
+    await page.fill(".modal-ux input", KEYS.client);
+    await page.click(".modal-ux .auth-btn-wrapper .btn.authorize");
+    await page.click(".modal-ux .btn-done");
+    const op = page
+      .locator(".opblock.opblock-post")
+      .filter({ has: page.locator('.opblock-summary-path[data-path="/v1/licenses"]') });
+    await op.locator(".opblock-summary").click();
+    await op.locator(".try-out__btn").click();
+    const licensee = randomAddress();
+    await op.locator("textarea.body-param__text").fill(JSON.stringify({ productId: 1, licensee, seats: 3 }));
+    await op.locator(".btn.execute").click();
+    const status = op.locator(".live-responses-table tr.response .response-col_status").first();
+    await status.waitFor({ timeout: 30_000 });
+    expect((await status.textContent())?.trim()).to.equal("202");
+    const body = JSON.parse(
+      (await op
+        .locator(".live-responses-table tr.response .response-col_description pre")
+        .first()
+        .textContent()) ?? "",
+    ) as { id: string; chainId: number };
+    await status.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: path.join(outDir, "docs.png"), fullPage: false });
+    expect(errors).to.deep.equal([]);
+
+    // the license exists, for this client, and is issued on its chain
+    await waitFor("the license confirmed", async () => {
+      const res = await request(runtime!.app)
+        .get(`/v1/licenses/${body.id}`)
+        .set(...auth(KEYS.client));
+      return res.body.status === "confirmed";
+    });
+    const verify = await request(runtime!.app)
+      .get(`/v1/licenses/${body.id}/verify`)
+      .set(...auth(KEYS.client));
+    expect(verify.body).to.include({ code: "VALID", valid: true, owner: licensee });
+    const chain = chains.find((c) => c.chainId === body.chainId)!;
+    expect(await mintedCount(chain.rpcUrl, chain.contract)).to.be.greaterThan(0);
+  });
+
+  /** The dashboard's view of the chains: health and issued per chain id, and the total. */
+  async function shown(page: Page): Promise<{ health: Record<string, string>; total: number }> {
+    const rows = await page.locator("#chains tbody tr").evaluateAll((trs) =>
+      trs.map((tr) => ({
+        chainId: tr.getAttribute("data-chain-id") ?? "",
+        health: tr.querySelector("[data-health]")?.getAttribute("data-health") ?? "",
+      })),
+    );
+    return {
+      health: Object.fromEntries(rows.map((r) => [r.chainId, r.health])),
+      total: Number(await page.locator("#total-issued").textContent()),
+    };
+  }
+
+  it("/dashboard: three chains healthy, the licenses issued, a chain down once its node stops; no console errors", async function () {
+    const { page, errors } = await open("/dashboard");
+    await page.fill("#key", VIEWER_KEY);
+    await page.click("#key-form button[type=submit]");
+    const allHealthy = Object.fromEntries(chains.map((c) => [String(c.chainId), "healthy"]));
+    await waitFor("three chains healthy", async () => {
+      const view = await shown(page);
+      return JSON.stringify(view.health) === JSON.stringify(allHealthy);
+    });
+    expect(Object.keys((await shown(page)).health)).to.have.length(3);
+    expect(await page.locator("#replication").getAttribute("data-state")).to.equal("none");
+
+    // issue licenses in waves (the chart gets steps); the page shows the count the API reports
+    const ids: string[] = [];
+    for (let wave = 0; wave < 3; wave++) {
+      const responses = await Promise.all(
+        Array.from({ length: 4 }, () =>
+          request(runtime!.app)
+            .post("/v1/licenses?wait=20000")
+            .set(...auth(KEYS.client))
+            .send({ productId: 1, licensee: randomAddress() }),
+        ),
+      );
+      for (const res of responses) {
+        expect(res.status, JSON.stringify(res.body)).to.equal(201);
+        ids.push(res.body.id as string);
+      }
+      await sleep(2500);
+    }
+    const report = await request(runtime!.app)
+      .get("/v1/chains")
+      .set(...auth(VIEWER_KEY));
+    const issued = (report.body.items as { issued: number }[]).reduce((a, c) => a + c.issued, 0);
+    expect(issued).to.be.at.least(ids.length);
+    await waitFor(
+      `the dashboard showing ${issued} licenses`,
+      async () => (await shown(page)).total === issued,
+    );
+    // the newest license is in the recent list; its verify button reads the chain
+    const newest = page.locator(`#licenses tbody tr[data-license-id="${ids.at(-1)!}"]`);
+    await newest.waitFor();
+    await newest.locator("button").click();
+    await newest.locator("[data-verify]").waitFor();
+    expect(await newest.locator("[data-verify]").getAttribute("data-verify")).to.equal("VALID");
+
+    // stop our chain's node: the dashboard shows it down, the two others still healthy
+    await own!.stop();
+    await waitFor("our chain shown down", async () => (await shown(page)).health[OWN_CHAIN_ID] === "down");
+    const after = (await shown(page)).health;
+    expect(Object.values(after).filter((h) => h === "healthy")).to.have.length(2);
+    expect(await page.locator("#ready").textContent()).to.equal("ready");
+    expect(errors).to.deep.equal([]);
+
+    const shot = path.join(outDir, "dashboard.png");
+    await page.screenshot({ path: shot, fullPage: true });
+    if (process.env.LP_UPDATE_SCREENSHOTS === "1") {
+      mkdirSync(path.join(ROOT, "docs/img"), { recursive: true });
+      copyFileSync(shot, path.join(ROOT, "docs/img/dashboard.png"));
+    }
+  });
+});
