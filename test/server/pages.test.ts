@@ -1,9 +1,11 @@
 /**
  * The browser pages in real Chromium (Debian's, driven by playwright-core): `/docs` (Swagger UI) issues
  * a license with "Try it out" and the bearer key, and `/dashboard` shows three chains healthy, the
- * licenses issued, and a chain down once its node stops. Two shared chains plus one of our own (chain
- * id 43103, started and stopped here). Signer: dev account 17. Screenshots go to a temp folder (path
- * logged); with LP_UPDATE_SCREENSHOTS=1 the dashboard's also to docs/img/dashboard.png.
+ * licenses issued, a chain down once its node stops, and the replication of the service's events
+ * (dc1 → dc2) read from a real replicator's admin API. Two shared chains plus one of our own (chain
+ * id 43103, started and stopped here); the shared Kafka datacenters. Signer: dev account 17.
+ * Screenshots go to a temp folder (path logged); with LP_UPDATE_SCREENSHOTS=1 the dashboard's also to
+ * docs/img/dashboard.png.
  */
 import { expect } from "chai";
 import { copyFileSync, mkdirSync, mkdtempSync } from "node:fs";
@@ -11,13 +13,19 @@ import type { Server } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Browser, Page } from "playwright-core";
+import pino from "pino";
 import request from "supertest";
 import { startChains, type ChainSet } from "../../launchers/chains.js";
-import { sha256Hex } from "../../server/config.js";
+import { startAdminServer, type AdminServer } from "../../replicator/admin.js";
+import { createApp } from "../../server/app.js";
+import { ApiKeys, RateLimiter } from "../../server/auth.js";
+import { parseConfig, sha256Hex, type Config } from "../../server/config.js";
 import { listen, type Runtime } from "../../server/index.js";
-import { getChains } from "../fixtures/infra.js";
+import { getChains, getKafka, randomTopic } from "../fixtures/infra.js";
+import { startReplicator, stopReplicators, testConfig as replicatorConfig } from "../replicator/helpers.js";
 import { launchBrowser, openPage, type WatchedPage } from "../support/browser.js";
 import { ROOT } from "../support/procs.js";
+import { closedPort } from "./kafka-helpers.js";
 import {
   KEYS,
   auth,
@@ -35,6 +43,16 @@ import {
 const SIGNER = devKey(17);
 const OWN_CHAIN_ID = 43103;
 const VIEWER_KEY = "viewer-key-0123456789";
+
+/** The `events` section (publisher to dc1's Kafka), validated by the real schema. */
+function eventsSection(brokers: string[], topic: string): Config["events"] {
+  return parseConfig({
+    database: { path: ":memory:" },
+    chains: [{ name: "x", chainId: 1, rpcUrl: "http://127.0.0.1:1", signer: { env: "UNUSED" } }],
+    apiKeys: [{ id: "x", sha256: sha256Hex("x"), scopes: ["admin"] }],
+    events: { brokers, topic, datacenter: "dc1", partitions: 2, pollMs: 100 },
+  }).events;
+}
 
 /** Polls `check` until it is true (or throws after `ms`). */
 async function waitFor(what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
@@ -56,14 +74,39 @@ describe("pages: /docs and /dashboard in real Chromium", function () {
   let browser: Browser | undefined;
   let tmp: ReturnType<typeof tempDir>;
   let outDir: string;
+  let config: Config;
+  let admin: AdminServer | undefined;
+  const eventsTopic = randomTopic("pages-events");
 
   before(async function () {
-    const shared = await getChains();
+    const [shared, kafka] = await Promise.all([getChains(), getKafka()]);
     own = await startChains({ chainIds: [OWN_CHAIN_ID] });
     chains = await deployOnChains([...shared.chains.slice(0, 2), own.chains[0]!], SIGNER);
+    // a replicator in dc2 pulling the service's events topic from dc1, with its admin API
+    const replicator = await startReplicator(
+      await replicatorConfig({
+        replicator: { id: `pages-${eventsTopic}` },
+        discovery: { include: [eventsTopic] },
+        replication: [{ model: "full", sources: ["dc1"], destinations: ["dc2"] }],
+      }),
+    );
+    admin = await startAdminServer(replicator, {
+      host: "127.0.0.1",
+      port: 0,
+      logger: pino({ level: "silent" }),
+    });
     tmp = tempDir();
-    const config = testConfig(chains, { dbPath: path.join(tmp.dir, "db.sqlite") });
+    config = testConfig(chains, { dbPath: path.join(tmp.dir, "db.sqlite") });
     config.apiKeys.push({ id: "viewer", sha256: sha256Hex(VIEWER_KEY), scopes: ["platform:read"] });
+    config.events = eventsSection(kafka.clusters.find((c) => c.name === "dc1")!.brokers, eventsTopic);
+    config.dashboard = {
+      replicators: [
+        { datacenter: "dc2", url: admin.url },
+        // one that does not answer: shown unreachable, the rest of the page unaffected
+        { datacenter: "dc3", url: `http://127.0.0.1:${await closedPort()}` },
+      ],
+      timeoutMs: 2000,
+    };
     runtime = await startRuntime(config, SIGNER);
     const listening = await listen(runtime.app, 0);
     server = listening.server;
@@ -78,14 +121,16 @@ describe("pages: /docs and /dashboard in real Chromium", function () {
     server?.closeAllConnections();
     server?.close();
     await runtime?.stop();
+    await admin?.close();
+    await stopReplicators();
     await own?.stop();
     tmp?.cleanup();
   });
 
-  async function open(url: string): Promise<WatchedPage> {
+  async function open(url: string, origin = base): Promise<WatchedPage> {
     const watched = await openPage(browser!);
     await watched.page.setViewportSize({ width: 1280, height: 900 });
-    await watched.page.goto(`${base}${url}`);
+    await watched.page.goto(`${origin}${url}`);
     return watched;
   }
 
@@ -149,7 +194,7 @@ describe("pages: /docs and /dashboard in real Chromium", function () {
       .send({ productId: 1, licensee: randomAddress() });
     expect(write.status).to.equal(403);
     expect(write.body.code).to.equal("FORBIDDEN");
-    // the replication summary needs platform:read; none configured here
+    // the replication summary needs platform:read
     const client = await request(runtime!.app)
       .get("/v1/replication")
       .set(...auth(KEYS.client));
@@ -157,7 +202,44 @@ describe("pages: /docs and /dashboard in real Chromium", function () {
     const replication = await request(runtime!.app)
       .get("/v1/replication")
       .set(...auth(VIEWER_KEY));
-    expect(replication.body).to.deep.equal({ configured: 0, replicators: [] });
+    expect(replication.status).to.equal(200);
+    expect(replication.body.configured).to.equal(2);
+    const [dc2, dc3] = replication.body.replicators as Record<string, unknown>[];
+    expect(dc2).to.include({ datacenter: "dc2", reachable: true, id: `pages-${eventsTopic}`, running: true });
+    expect(dc3).to.deep.equal({ datacenter: "dc3", reachable: false, error: "ECONNREFUSED" });
+  });
+
+  it("/dashboard without replicators configured says so (no console errors)", async function () {
+    // a second app over the same service, without the dashboard's replicator list
+    const app = createApp({
+      service: runtime!.service,
+      apiKeys: new ApiKeys(config.apiKeys),
+      rateLimiter: new RateLimiter(1000, 1000),
+      logger: runtime!.logger,
+      metrics: runtime!.service.metrics,
+      bodyLimitBytes: 4096,
+    });
+    const none = await request(app)
+      .get("/v1/replication")
+      .set(...auth(VIEWER_KEY));
+    expect(none.body).to.deep.equal({ configured: 0, replicators: [] });
+    const second = await listen(app, 0);
+    try {
+      const { page, errors } = await open("/dashboard", `http://127.0.0.1:${second.port}`);
+      await page.fill("#key", VIEWER_KEY);
+      await page.click("#key-form button[type=submit]");
+      await page.locator('#replication[data-state="none"]').waitFor({ timeout: 15_000 });
+      expect(await page.locator("#replication").textContent()).to.include("No replicator is configured");
+      // a refused key brings the form back with the reason
+      await page.evaluate('sessionStorage.setItem("lp.dashboard.key", "wrong-key")');
+      await page.reload();
+      await page.locator("#key-error").filter({ hasText: "UNAUTHENTICATED" }).waitFor({ timeout: 15_000 });
+      expect(errors.filter((e) => !e.includes("401"))).to.deep.equal([]);
+      await page.close();
+    } finally {
+      second.server.closeAllConnections();
+      second.server.close();
+    }
   });
 
   it("/docs: Swagger UI with no console errors; Try it out on POST /v1/licenses with the bearer key issues a license", async function () {
@@ -228,7 +310,7 @@ describe("pages: /docs and /dashboard in real Chromium", function () {
       return JSON.stringify(view.health) === JSON.stringify(allHealthy);
     });
     expect(Object.keys((await shown(page)).health)).to.have.length(3);
-    expect(await page.locator("#replication").getAttribute("data-state")).to.equal("none");
+    expect(await page.locator("#replication").getAttribute("data-state")).to.equal("configured");
 
     // issue licenses in waves (the chart gets steps); the page shows the count the API reports
     const ids: string[] = [];
@@ -262,6 +344,19 @@ describe("pages: /docs and /dashboard in real Chromium", function () {
     await newest.locator("button").click();
     await newest.locator("[data-verify]").waitFor();
     expect(await newest.locator("[data-verify]").getAttribute("data-verify")).to.equal("VALID");
+
+    // replication: the service's events replicated dc1 → dc2 by the replicator, read from its admin API
+    const dc2 = page.locator('#replication .replicator[data-datacenter="dc2"]');
+    const pipeline = dc2.locator("tbody tr").filter({ hasText: eventsTopic }).first();
+    await waitFor("the events pipeline shown with records", async () => {
+      if ((await pipeline.count()) === 0) return false;
+      const cells = await pipeline.locator("td").allTextContents();
+      return cells[3] === "running" && Number(cells[4]) > 0 && /^\d+$/.test(cells[5] ?? "");
+    });
+    expect(await dc2.textContent()).to.include("replication latency to");
+    expect(await page.locator('#replication .replicator[data-datacenter="dc3"]').textContent()).to.include(
+      "unreachable: ECONNREFUSED",
+    );
 
     // stop our chain's node: the dashboard shows it down, the two others still healthy
     await own!.stop();
