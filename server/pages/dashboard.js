@@ -262,7 +262,7 @@ function renderReplication(report) {
 // ---- polling and the key -----------------------------------------------------------------------
 
 function showError(error) {
-  if (error instanceof HttpError && (error.status === 401 || error.status === 403)) {
+  if (error instanceof HttpError && error.status === 401) {
     stop();
     sessionStorage.removeItem(KEY_ITEM);
     showKeyForm(`The key was refused: ${error.message}`);
@@ -293,7 +293,16 @@ function start() {
   $("board").hidden = false;
   $("forget").hidden = false;
   every(POLL_MS, refresh);
-  every(REPLICATION_POLL_MS, () => api("/v1/replication").then(renderReplication));
+  every(REPLICATION_POLL_MS, () =>
+    api("/v1/replication")
+      .then(renderReplication)
+      .catch((error) => {
+        // a licenses:read key sees the rest of the page, not the replication
+        if (!(error instanceof HttpError) || error.status !== 403) throw error;
+        $("replication").replaceChildren(el("p", `Not shown: ${error.message}`, "muted"));
+        $("replication").dataset.state = "forbidden";
+      }),
+  );
 }
 
 function showKeyForm(message) {
