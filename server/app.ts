@@ -11,7 +11,7 @@ import { AppError, errorBody } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 import { openApiDocument } from "./openapi.js";
 import { pagesRouter } from "./pages.js";
-import { replicationReport } from "./replication-view.js";
+import { cachedReplicationReport } from "./replication-view.js";
 import {
   bulkItem,
   idParam,
@@ -344,8 +344,9 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   // the replicators' admin APIs, read for the dashboard (the browser may call only this origin)
+  const replication = cachedReplicationReport(deps.dashboard ?? { replicators: [], timeoutMs: 2000 });
   v1.get("/replication", need("platform:read"), async (_req, res) => {
-    res.json(await replicationReport(deps.dashboard ?? { replicators: [], timeoutMs: 2000 }));
+    res.json(await replication());
   });
 
   app.use("/v1", v1);

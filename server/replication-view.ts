@@ -158,10 +158,29 @@ async function readOne(
   }
 }
 
+export interface ReplicationReport {
+  configured: number;
+  replicators: ReplicatorSummary[];
+}
+
 /** Every configured replicator, read in parallel; one that does not answer is `reachable: false`. */
-export async function replicationReport(
-  config: DashboardConfig,
-): Promise<{ configured: number; replicators: ReplicatorSummary[] }> {
+export async function replicationReport(config: DashboardConfig): Promise<ReplicationReport> {
   const replicators = await Promise.all(config.replicators.map((r) => readOne(r, config.timeoutMs)));
   return { configured: config.replicators.length, replicators };
+}
+
+/**
+ * The report, read at most once per `maxAgeMs` however many dashboards poll (a replicator's `/status`
+ * reads the source end offsets from Kafka); concurrent callers share one read.
+ */
+export function cachedReplicationReport(
+  config: DashboardConfig,
+  maxAgeMs = 1000,
+): () => Promise<ReplicationReport> {
+  let last: { at: number; report: Promise<ReplicationReport> } | undefined;
+  return () => {
+    const now = Date.now();
+    if (!last || now - last.at >= maxAgeMs) last = { at: now, report: replicationReport(config) };
+    return last.report;
+  };
 }

@@ -3,10 +3,36 @@
  * parsed from a real replicator metrics registry's Prometheus text, and the /status summary.
  */
 import { expect } from "chai";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { createMetrics } from "../../replicator/metrics.js";
 import { parseConfig, sha256Hex } from "../../server/config.js";
 import { AppError } from "../../server/errors.js";
-import { latencyFromMetrics, summarizeStatus } from "../../server/replication-view.js";
+import {
+  cachedReplicationReport,
+  latencyFromMetrics,
+  replicationReport,
+  summarizeStatus,
+} from "../../server/replication-view.js";
+
+/** An HTTP server answering `/status` and `/metrics` as `answer` says; counts the `/status` reads. */
+async function adminLike(
+  answer: (path: string) => { status: number; body: string },
+): Promise<{ url: string; hits: () => number; close(): Promise<void> }> {
+  let hits = 0;
+  const server: Server = createServer((req, res) => {
+    if (req.url === "/status") hits++;
+    const { status, body } = answer(req.url ?? "/");
+    res.writeHead(status, { "content-type": "application/json" }).end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    hits: () => hits,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
 
 function withDashboard(dashboard: unknown): unknown {
   return {
@@ -87,5 +113,46 @@ describe("server: the dashboard's replication summary", function () {
       { id: "p1", source: "dc1/t", destination: "dc2/t", state: "running", records: 7, lag: 5 },
       { id: "p2", source: "/", destination: "/", state: "failed", error: "boom", records: 0, lag: null },
     ]);
+  });
+
+  it("reads over HTTP: a failing or malformed admin API is unreachable with a short reason; reads are shared", async function () {
+    const ok = await adminLike((p) =>
+      p === "/status"
+        ? { status: 200, body: JSON.stringify({ id: "r", running: true, pipelines: [] }) }
+        : { status: 200, body: "" },
+    );
+    const failing = await adminLike(() => ({ status: 503, body: "{}" }));
+    const malformed = await adminLike(() => ({ status: 200, body: "not json" }));
+    try {
+      const config = {
+        timeoutMs: 2000,
+        replicators: [
+          { datacenter: "dc1", url: ok.url },
+          { datacenter: "dc2", url: failing.url },
+          { datacenter: "dc3", url: malformed.url },
+        ],
+      };
+      const report = await replicationReport(config);
+      expect(report.configured).to.equal(3);
+      expect(report.replicators[0]).to.deep.include({
+        datacenter: "dc1",
+        reachable: true,
+        id: "r",
+        running: true,
+      });
+      expect(report.replicators.slice(1)).to.deep.equal([
+        { datacenter: "dc2", reachable: false, error: "HTTP 503" },
+        { datacenter: "dc3", reachable: false, error: "invalid /status document" },
+      ]);
+      const cached = cachedReplicationReport({ timeoutMs: 2000, replicators: [config.replicators[0]!] }, 300);
+      const before = ok.hits();
+      await Promise.all([cached(), cached(), cached()]);
+      expect(ok.hits() - before).to.equal(1);
+      await new Promise((resolve) => setTimeout(resolve, 350));
+      await cached();
+      expect(ok.hits() - before).to.equal(2);
+    } finally {
+      await Promise.all([ok.close(), failing.close(), malformed.close()]);
+    }
   });
 });
