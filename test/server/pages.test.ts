@@ -254,9 +254,14 @@ describe("pages: /docs and /dashboard in real Chromium", function () {
     await page.waitForSelector(".opblock-summary-path", { timeout: 30_000 });
     // Authorize: the bearer key, entered once in the modal
     await page.click(".auth-wrapper .btn.authorize");
-    await page.fill(".modal-ux input", KEYS.client);
-    await page.click(".modal-ux .auth-btn-wrapper .btn.authorize");
-    await page.click(".modal-ux .btn-done");
+    // the bearer scheme's form (the document may declare other schemes beside it)
+    const bearer = page
+      .locator(".modal-ux .auth-container")
+      .filter({ hasText: /bearer/i })
+      .first();
+    await bearer.locator("input").first().fill(KEYS.client);
+    await bearer.locator(".btn.authorize").click();
+    await page.locator(".modal-ux .btn-done").first().click();
     const op = page
       .locator(".opblock.opblock-post")
       .filter({ has: page.locator('.opblock-summary-path[data-path="/v1/licenses"]') });
