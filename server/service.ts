@@ -165,10 +165,14 @@ export class LicenseService {
     return this.acceptor.acceptMany(client, items);
   }
 
-  /** The license, if the client may see it (404 for other clients' licenses unless admin or platform:read). */
-  get(client: Client, id: string): LicenseRecord {
+  /**
+   * The license, if the client may see it (404 for other clients' licenses unless admin or platform:read);
+   * `forChange`: if it may change it (only admin changes other clients' licenses).
+   */
+  get(client: Client, id: string, forChange = false): LicenseRecord {
     const license = this.store.getLicense(id);
-    if (!license || (license.clientId !== client.id && !seesAllClients(client))) {
+    const others = forChange ? client.scopes.includes("admin") : seesAllClients(client);
+    if (!license || (license.clientId !== client.id && !others)) {
       throw new AppError("NOT_FOUND", `no license ${id}`);
     }
     return license;
@@ -204,7 +208,7 @@ export class LicenseService {
   }
 
   private confirmedOrThrow(client: Client, id: string): LicenseRecord & { status: "confirmed" } {
-    const license = this.get(client, id);
+    const license = this.get(client, id, true);
     if (license.status !== "confirmed")
       throw new AppError("INVALID_STATE", `license ${id} is ${license.status}, not confirmed`);
     return license;

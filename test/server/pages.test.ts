@@ -43,6 +43,8 @@ import {
 const SIGNER = devKey(17);
 const OWN_CHAIN_ID = 43103;
 const VIEWER_KEY = "viewer-key-0123456789";
+/** platform:read beside licenses:write: sees every license, still changes only its own. */
+const WRITER_VIEWER_KEY = "writer-viewer-key-0123456789";
 
 /** The `events` section (publisher to dc1's Kafka), validated by the real schema. */
 function eventsSection(brokers: string[], topic: string): Config["events"] {
@@ -97,7 +99,14 @@ describe("pages: /docs and /dashboard in real Chromium", function () {
     });
     tmp = tempDir();
     config = testConfig(chains, { dbPath: path.join(tmp.dir, "db.sqlite") });
-    config.apiKeys.push({ id: "viewer", sha256: sha256Hex(VIEWER_KEY), scopes: ["platform:read"] });
+    config.apiKeys.push(
+      { id: "viewer", sha256: sha256Hex(VIEWER_KEY), scopes: ["platform:read"] },
+      {
+        id: "writer-viewer",
+        sha256: sha256Hex(WRITER_VIEWER_KEY),
+        scopes: ["licenses:write", "platform:read"],
+      },
+    );
     config.events = eventsSection(kafka.clusters.find((c) => c.name === "dc1")!.brokers, eventsTopic);
     config.dashboard = {
       replicators: [
@@ -167,14 +176,14 @@ describe("pages: /docs and /dashboard in real Chromium", function () {
 
   it("platform:read sees every client's licenses newest first and writes nothing", async function () {
     const first = await request(runtime!.app)
-      .post("/v1/licenses")
+      .post("/v1/licenses?wait=20000")
       .set(...auth(KEYS.client))
-      .send({ productId: 1, licensee: randomAddress() });
+      .send({ productId: 1, licensee: randomAddress(), durationSeconds: 3600 });
     const second = await request(runtime!.app)
       .post("/v1/licenses")
       .set(...auth(KEYS.other))
       .send({ productId: 1, licensee: randomAddress() });
-    expect([first.status, second.status]).to.deep.equal([202, 202]);
+    expect([first.status, second.status]).to.deep.equal([201, 202]);
     const list = await request(runtime!.app)
       .get("/v1/licenses?order=desc&limit=2")
       .set(...auth(VIEWER_KEY));
@@ -194,6 +203,17 @@ describe("pages: /docs and /dashboard in real Chromium", function () {
       .send({ productId: 1, licensee: randomAddress() });
     expect(write.status).to.equal(403);
     expect(write.body.code).to.equal("FORBIDDEN");
+    // seeing every license does not allow changing another client's
+    const seen = await request(runtime!.app)
+      .get(`/v1/licenses/${first.body.id}`)
+      .set(...auth(WRITER_VIEWER_KEY));
+    expect(seen.status).to.equal(200);
+    const renew = await request(runtime!.app)
+      .post(`/v1/licenses/${first.body.id}/renew`)
+      .set(...auth(WRITER_VIEWER_KEY))
+      .send({ durationSeconds: 60 });
+    expect(renew.status).to.equal(404);
+    expect(renew.body.code).to.equal("NOT_FOUND");
     // the replication summary needs platform:read
     const client = await request(runtime!.app)
       .get("/v1/replication")
