@@ -53,10 +53,28 @@ function ago(ms) {
 
 // ---- chains, readiness, chart ---------------------------------------------------------------
 
-function selectionOf(chain) {
+/** Whether the policy may choose the chain now, and what it weighs (see server/policies.ts). */
+function selectionOf(chain, report) {
   if (!chain.enabled) return "not eligible: disabled";
   if (!chain.healthy) return "not eligible: down";
-  return "eligible";
+  const eligible = report.items.filter((c) => c.enabled && c.healthy);
+  switch (report.policy) {
+    case "weighted": {
+      if (chain.weight === 0) return "never chosen: weight 0";
+      const total = eligible.reduce((a, c) => a + c.weight, 0);
+      return `eligible, weight ${chain.weight}/${total}`;
+    }
+    case "least-loaded":
+      return `eligible, queue depth ${chain.queueDepth}`;
+    case "lowest-cost":
+      return chain.feePerGasWei === null
+        ? "eligible, fee unknown"
+        : `eligible, ${(Number(chain.feePerGasWei) / 1e9).toFixed(2)} gwei/gas`;
+    case "round-robin":
+      return `eligible, 1 of ${eligible.length} in turn`;
+    default:
+      return "eligible"; // product-pinned, client-preference: decided per request
+  }
 }
 
 function renderChains(report) {
@@ -75,7 +93,7 @@ function renderChains(report) {
         el("td", c.queueDepth, "queue"),
         el("td", c.issued, "issued"),
         c.weight,
-        selectionOf(c),
+        selectionOf(c, report),
       ]);
       tr.dataset.chainId = String(c.chainId);
       return tr;

@@ -395,6 +395,11 @@ describe("pages: /docs and /dashboard in real Chromium", function () {
     await waitFor("our chain shown down", async () => (await shown(page)).health[OWN_CHAIN_ID] === "down");
     const after = (await shown(page)).health;
     expect(Object.values(after).filter((h) => h === "healthy")).to.have.length(2);
+    // the policy's view: the stopped chain is not eligible, round-robin turns over the two others
+    const selection = async (chainId: number): Promise<string | null> =>
+      page.locator(`#chains tbody tr[data-chain-id="${chainId}"] td`).last().textContent();
+    expect(await selection(OWN_CHAIN_ID)).to.equal("not eligible: down");
+    expect(await selection(chains[0]!.chainId)).to.equal("eligible, 1 of 2 in turn");
     expect(await page.locator("#ready").textContent()).to.equal("ready");
     expect(errors).to.deep.equal([]);
 
