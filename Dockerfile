@@ -43,6 +43,8 @@ COPY package.json ./
 COPY --from=build /app/dist/ ./
 COPY --from=build /app/artifacts/contracts/LicenseToken.sol/ ./artifacts/contracts/LicenseToken.sol/
 COPY launchers/kafka/ ./launchers/kafka/
+# the browser pages (/docs, /dashboard) are plain HTML, JS and CSS next to the compiled server
+COPY server/pages/ ./server/pages/
 RUN mkdir -p /data /deployments && chown node:node /data /deployments
 USER node
 VOLUME ["/data", "/deployments"]

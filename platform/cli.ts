@@ -99,6 +99,11 @@ async function main(): Promise<number> {
       `  curl -s "${platform.replica.url}/v1/licenses?limit=5" -H "Authorization: Bearer $KEY"   # replica in dc2`,
     );
     for (const r of platform.replicators) say(`  curl -s ${r.url}/status   # ${r.name}`);
+    say("In a browser (loopback only):");
+    say(
+      `  dashboard: ${platform.primary.url}/dashboard   (key: the contents of ${platform.apiKeyFiles.dashboard})`,
+    );
+    say(`  API docs:  ${platform.primary.url}/docs   ("Authorize" with the client key, then "Try it out")`);
     say(`  logs: ${path.join(workDir, "logs")}`);
     say("Ctrl-C stops everything.");
     await new Promise<never>(() => setInterval(() => undefined, 1 << 30));

@@ -60,10 +60,13 @@ export interface Platform {
   primary: ServiceEndpoint;
   replica: ServiceEndpoint;
   replicators: ServiceEndpoint[];
-  /** Files (mode 600) holding the demo's API keys; the keys themselves are never printed. */
-  apiKeyFiles: { client: string; admin: string };
+  /**
+   * Files (mode 600) holding the demo's API keys; the keys themselves are never printed. `dashboard`:
+   * the read-only `platform:read` key for /dashboard (absent where the topology has none).
+   */
+  apiKeyFiles: { client: string; admin: string; dashboard?: string };
   /** The keys, for the scenario in this process. */
-  apiKeys: { client: string; admin: string };
+  apiKeys: { client: string; admin: string; dashboard?: string };
   brokersOf(datacenter: string): string[];
   /** The `security` config of a datacenter's clients (CA file, SCRAM, password file); undefined when plaintext. */
   securityOf(datacenter: string): KafkaSecurityInput | undefined;
@@ -175,10 +178,16 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     const apiKeys = {
       client: `lpk_${randomBytes(24).toString("hex")}`,
       admin: `lpk_${randomBytes(24).toString("hex")}`,
+      dashboard: `lpk_${randomBytes(24).toString("hex")}`,
     };
-    const apiKeyFiles = { client: path.join(workDir, "client.key"), admin: path.join(workDir, "admin.key") };
+    const apiKeyFiles = {
+      client: path.join(workDir, "client.key"),
+      admin: path.join(workDir, "admin.key"),
+      dashboard: path.join(workDir, "dashboard.key"),
+    };
     writeFileSync(apiKeyFiles.client, `${apiKeys.client}\n`, { mode: 0o600 });
     writeFileSync(apiKeyFiles.admin, `${apiKeys.admin}\n`, { mode: 0o600 });
+    writeFileSync(apiKeyFiles.dashboard, `${apiKeys.dashboard}\n`, { mode: 0o600 });
 
     const chainEntries = chains.chains.map((c, i) => ({
       name: c.name,
@@ -198,6 +207,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       apiKeys: [
         { id: "demo-client", sha256: sha256(apiKeys.client), scopes: ["licenses:write", "licenses:read"] },
         { id: "demo-admin", sha256: sha256(apiKeys.admin), scopes: ["admin"] },
+        { id: "demo-dashboard", sha256: sha256(apiKeys.dashboard), scopes: ["platform:read"] },
       ],
     };
 
@@ -229,6 +239,10 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       }),
     );
     services.push(...replicators);
+    // the dashboard (/dashboard) of both licensing instances reads the replicators' admin APIs
+    const dashboard = {
+      replicators: [PRIMARY_DC, REPLICA_DC].map((dc, i) => ({ datacenter: dc, url: replicators[i]!.url })),
+    };
 
     // ---- licensing service in dc1 (primary) and its read replica in dc2
     const primaryPort = await freePort();
@@ -238,6 +252,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       JSON.stringify(
         {
           ...common,
+          dashboard,
           server: { port: primaryPort },
           database: { path: path.join(workDir, "licensing-dc1.sqlite") },
           events: {
@@ -272,6 +287,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
           ...common,
           chains: chainEntries.map(({ signer: _signer, ...rest }) => rest),
           mode: "replica",
+          dashboard,
           server: { port: replicaPort },
           database: { path: path.join(workDir, "licensing-dc2-replica.sqlite") },
           replica: {

@@ -13,10 +13,12 @@ import {
   type Principal,
   type RateLimitResult,
 } from "./auth.js";
-import type { Scope } from "./config.js";
+import type { DashboardConfig, Scope } from "./config.js";
 import { AppError, errorBody } from "./errors.js";
 import type { Metrics } from "./metrics.js";
-import { openApiDocument, docsPage } from "./openapi.js";
+import { openApiDocument } from "./openapi.js";
+import { pagesRouter } from "./pages.js";
+import { cachedReplicationReport } from "./replication-view.js";
 import {
   bulkEnvelope,
   bulkItem,
@@ -47,6 +49,8 @@ export interface AppDeps {
   maxWaitMs?: number;
   /** `POST /v1/licenses/batch`: most items per request and its body limit (defaults 500 / 1 MiB). */
   bulk?: { maxItems: number; bodyLimitBytes: number };
+  /** The dashboard's replicator admin APIs (`GET /v1/replication`); none when omitted. */
+  dashboard?: DashboardConfig;
 }
 
 function principal(res: Response): Principal {
@@ -147,9 +151,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.get("/openapi.json", (_req, res) => {
     res.json(openApi());
   });
-  app.get("/docs", (_req, res) => {
-    res.type("html").send(docsPage());
-  });
+  // /docs (Swagger UI), /dashboard and their static files, with security headers (./pages.ts)
+  app.use(pagesRouter());
 
   const v1 = express.Router();
   /** `RateLimit-Policy` / `RateLimit` on every rate-limited answer, `Retry-After` on a 429. */
@@ -303,6 +306,7 @@ export function createApp(deps: AppDeps): express.Express {
       ...(q.status ? { status: q.status } : {}),
       ...(q.chainId ? { chainId: q.chainId } : {}),
       ...(q.cursor ? { after: Number(q.cursor) } : {}),
+      ...(q.order === "desc" ? { newestFirst: true } : {}),
     });
     res.json({
       items: page.items.map((l) => licenseView(l, contractOf(l.chainId))),
@@ -351,6 +355,12 @@ export function createApp(deps: AppDeps): express.Express {
   });
   v1.get("/chains", need("licenses:read"), (_req, res) => {
     res.json({ policy: service.config.policy, items: service.chainsReport() });
+  });
+
+  // the replicators' admin APIs, read for the dashboard (the browser may call only this origin)
+  const replication = cachedReplicationReport(deps.dashboard ?? { replicators: [], timeoutMs: 2000 });
+  v1.get("/replication", need("platform:read"), async (_req, res) => {
+    res.json(await replication());
   });
 
   app.use("/v1", v1);

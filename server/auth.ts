@@ -24,9 +24,18 @@ export class ApiKeys {
   }
 }
 
-/** Whether `principal` may use an operation that needs `scope` (admin may do everything). */
+/**
+ * Whether `principal` may use an operation that needs `scope`: admin may do everything, and
+ * `platform:read` (the dashboard's key) includes `licenses:read`.
+ */
 export function allows(principal: Principal, scope: Scope): boolean {
-  return principal.scopes.includes("admin") || principal.scopes.includes(scope);
+  if (principal.scopes.includes("admin") || principal.scopes.includes(scope)) return true;
+  return scope === "licenses:read" && principal.scopes.includes("platform:read");
+}
+
+/** Whether `principal` sees every client's licenses (admin, platform:read), not only its own. */
+export function seesAllClients(principal: { scopes: readonly string[] }): boolean {
+  return principal.scopes.includes("admin") || principal.scopes.includes("platform:read");
 }
 
 export interface Bucket {

@@ -27,7 +27,11 @@ export const POLICY_NAMES = [
 ] as const;
 export type PolicyName = (typeof POLICY_NAMES)[number];
 
-export const SCOPES = ["licenses:write", "licenses:read", "admin"] as const;
+/**
+ * `platform:read`: read-only over the whole platform — every client's licenses (list, get, verify), the
+ * chains and the replication status — the key of the dashboard (`/dashboard`); it writes nothing.
+ */
+export const SCOPES = ["licenses:write", "licenses:read", "platform:read", "admin"] as const;
 export type Scope = (typeof SCOPES)[number];
 
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 0x-prefixed 20-byte hex address");
@@ -118,6 +122,29 @@ const replicaSchema = z
     groupId: z.string().min(1).max(200),
     /** How often missing topics are looked for. */
     topicCheckMs: z.number().int().min(100).max(600_000).default(5000),
+  })
+  .strict();
+
+/** A replicator's admin API (replicator/admin.ts) the dashboard reads through `GET /v1/replication`. */
+const replicatorLinkSchema = z
+  .object({
+    /** The datacenter this replicator runs in (shown as the row's datacenter). */
+    datacenter: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "lowercase letters, digits and dashes"),
+    /** Its admin base URL, e.g. `http://127.0.0.1:9100` (`/status` and `/metrics` are read under it). */
+    url: z
+      .string()
+      .url()
+      .refine((u) => /^https?:$/.test(new URL(u).protocol), "an http:// or https:// URL"),
+  })
+  .strict();
+
+/** The dashboard page (`/dashboard`): what it reads besides this service. */
+const dashboardSchema = z
+  .object({
+    /** Replicator admin APIs to aggregate; the page says none is configured when empty. */
+    replicators: z.array(replicatorLinkSchema).max(50).default([]),
+    /** How long one read of a replicator's admin API may take. */
+    timeoutMs: z.number().int().min(100).max(30_000).default(2000),
   })
   .strict();
 
@@ -218,6 +245,7 @@ export const configSchema = z
       .strict()
       .default({}),
     apiKeys: z.array(apiKeySchema).min(1),
+    dashboard: dashboardSchema.default({}),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -279,6 +307,7 @@ export type ProductConfig = z.infer<typeof productSchema>;
 export type ApiKeyConfig = z.infer<typeof apiKeySchema>;
 export type EventsConfig = z.infer<typeof eventsSchema>;
 export type ReplicaConfig = z.infer<typeof replicaSchema>;
+export type DashboardConfig = z.infer<typeof dashboardSchema>;
 
 /** `chains[1].rpcUrl`: the platform's one field-path style, for a zod issue's path. */
 function issuePath(path: readonly PropertyKey[]): string {

@@ -56,8 +56,10 @@ export interface ListFilter {
   productId?: number;
   status?: LicenseStatus;
   chainId?: number;
-  /** Return rows after this cursor (exclusive). */
+  /** Return rows after this cursor (exclusive): later ones, or earlier ones with `newestFirst`. */
   after?: number;
+  /** Newest first (the dashboard's recent licenses); oldest first by default. */
+  newestFirst?: boolean;
   limit: number;
 }
 

@@ -105,6 +105,7 @@ export async function buildRuntime(
     metrics,
     bodyLimitBytes: config.server.bodyLimitBytes,
     bulk: config.server.bulk,
+    dashboard: config.dashboard,
   });
   const app = readOnly ? readOnlyApp(api) : api;
   return {

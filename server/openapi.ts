@@ -22,6 +22,7 @@ import {
 import {
   bulkResultSchema,
   chainsSchema,
+  replicationReportSchema,
   errorSchema,
   healthSchema,
   licensePageSchema,
@@ -119,7 +120,10 @@ export function openApiDocument(options: OpenApiOptions): Record<string, unknown
     ) as Responses;
     registry.registerPath({
       ...route,
-      description: [route.description, `Needs the \`${scope}\` scope (or \`admin\`).`]
+      description: [
+        route.description,
+        `Needs the \`${scope}\` scope (or \`admin\`${scope === "licenses:read" ? "; or `platform:read`" : ""}).`,
+      ]
         .filter(Boolean)
         .join("\n\n"),
       "x-required-scope": scope,
@@ -179,7 +183,8 @@ export function openApiDocument(options: OpenApiOptions): Record<string, unknown
     {
       method: "get",
       path: "/v1/licenses",
-      summary: "List licenses (own licenses; admin: all), newest first",
+      summary:
+        "List licenses (own licenses; platform:read and admin: all), oldest first; `order=desc` newest first",
       request: { query: listQuery },
     },
     { "200": { description: "A page of licenses", ...json(licensePageSchema) } },
@@ -251,6 +256,16 @@ export function openApiDocument(options: OpenApiOptions): Record<string, unknown
     { "200": { description: "The chains and the selection policy", ...json(chainsSchema) } },
     [],
   );
+  v1(
+    "platform:read",
+    {
+      method: "get",
+      path: "/v1/replication",
+      summary: "The configured replicators' pipelines, lag and latency (the dashboard's replication panel)",
+    },
+    { "200": { description: "One summary per configured replicator", ...json(replicationReportSchema) } },
+    [],
+  );
 
   registry.registerPath({
     method: "get",
@@ -307,19 +322,4 @@ export function openApiDocument(options: OpenApiOptions): Record<string, unknown
     servers: [{ url: "/" }],
     security: bearer,
   }) as unknown as Record<string, unknown>;
-}
-
-/** A dependency-free docs page: lists the operations of the OpenAPI document and lets you try GETs. */
-export function docsPage(): string {
-  return `<!doctype html><html><head><meta charset="utf-8"><title>Licensing API</title>
-<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}code{background:#eee;padding:0 .3em}pre{background:#f6f6f6;padding:1em;overflow:auto}</style>
-</head><body><h1>Licensing API</h1><p>OpenAPI document: <a href="/openapi.json">/openapi.json</a></p>
-<p>API key: <input id="key" size="40"> <input id="path" value="/v1/chains" size="40"> <button id="go">GET</button></p><pre id="out"></pre>
-<div id="ops"></div><script>
-fetch('/openapi.json').then(r=>r.json()).then(doc=>{const ops=document.getElementById('ops');
-for(const [p,item] of Object.entries(doc.paths))for(const [m,op] of Object.entries(item)){const d=document.createElement('p');
-d.innerHTML='<code>'+m.toUpperCase()+' '+p+'</code> '+op.summary;ops.appendChild(d);}});
-document.getElementById('go').onclick=()=>fetch(document.getElementById('path').value,{headers:{authorization:'Bearer '+document.getElementById('key').value}})
-.then(r=>r.text()).then(t=>document.getElementById('out').textContent=t);
-</script></body></html>`;
 }

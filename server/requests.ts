@@ -107,6 +107,8 @@ export const listQuery = z
     status: z.enum(["accepted", "submitted", "confirmed", "failed"]).optional(),
     chainId: queryInt(z.number().int().positive().optional()),
     limit: queryInt(z.number().int().min(1).max(200).default(50)),
+    /** `desc`: newest first (the cursor then pages to older licenses). */
+    order: z.enum(["asc", "desc"]).default("asc"),
     cursor: z
       .string()
       .regex(/^\d{1,15}$/, "must be a cursor returned by a previous page")

@@ -136,3 +136,47 @@ export const chainsSchema = z
 
 export const healthSchema = z.object({ status: z.literal("ok") }).strict();
 export const readySchema = z.object({ status: z.enum(["ready", "no healthy chain"]) }).strict();
+
+/** `GET /v1/replication`: one summary per configured replicator (server/replication-view.ts). */
+export const pipelineSummarySchema = z
+  .object({
+    id: z.string(),
+    source: z.string(),
+    destination: z.string(),
+    state: z.string(),
+    error: z.string().optional(),
+    records: z.number(),
+    lag: z.number().nullable().openapi({ description: "sum of the partitions' lag; null when not read" }),
+  })
+  .strict();
+export const latencySummarySchema = z
+  .object({
+    destination: z.string(),
+    count: z.number(),
+    meanSeconds: z.number().nullable(),
+    p95Seconds: z
+      .number()
+      .nullable()
+      .openapi({ description: "upper bound of the bucket holding the 95th percentile" }),
+  })
+  .strict();
+export const replicatorSummarySchema = z
+  .object({
+    datacenter: z.string(),
+    reachable: z.boolean(),
+    error: z.string().optional().openapi({ description: "why it could not be read; never its URL" }),
+    id: z.string().optional(),
+    running: z.boolean().optional(),
+    leader: z.boolean().optional(),
+    lastRoundAt: z.string().nullable().optional(),
+    lastRoundAgeMs: z.number().nullable().optional(),
+    datacenters: z.array(z.object({ name: z.string(), reachable: z.boolean() }).strict()).optional(),
+    pipelines: z.array(pipelineSummarySchema).optional(),
+    latency: z.array(latencySummarySchema).optional(),
+  })
+  .strict()
+  .openapi("ReplicatorSummary");
+export const replicationReportSchema = z
+  .object({ configured: z.number().int(), replicators: z.array(replicatorSummarySchema) })
+  .strict()
+  .openapi("ReplicationReport");

@@ -7,6 +7,7 @@ import { encodeBytes32String } from "ethers";
 import type { Logger } from "pino";
 import { errorFields } from "../common/log.js";
 import { sleep } from "../common/time.js";
+import { seesAllClients } from "./auth.js";
 import type { ChainClient } from "./chain.js";
 import type { Config } from "./config.js";
 import { LICENSE_INTERFACE } from "./contract.js";
@@ -164,19 +165,21 @@ export class LicenseService {
     return this.acceptor.acceptMany(client, items);
   }
 
-  /** The license, if the client may see it (404 for other clients' licenses unless admin). */
-  get(client: Client, id: string): LicenseRecord {
+  /**
+   * The license, if the client may see it (404 for other clients' licenses unless admin or platform:read);
+   * `forChange`: if it may change it (only admin changes other clients' licenses).
+   */
+  get(client: Client, id: string, forChange = false): LicenseRecord {
     const license = this.store.getLicense(id);
-    if (!license || (license.clientId !== client.id && !client.scopes.includes("admin"))) {
+    const others = forChange ? client.scopes.includes("admin") : seesAllClients(client);
+    if (!license || (license.clientId !== client.id && !others)) {
       throw new AppError("NOT_FOUND", `no license ${id}`);
     }
     return license;
   }
 
   list(client: Client, filter: Omit<ListFilter, "clientId">): { items: LicenseRecord[]; next?: number } {
-    return this.store.listLicenses(
-      client.scopes.includes("admin") ? filter : { ...filter, clientId: client.id },
-    );
+    return this.store.listLicenses(seesAllClients(client) ? filter : { ...filter, clientId: client.id });
   }
 
   /** Polls the store until the license is confirmed or failed, or `timeoutMs` passes. */
@@ -205,7 +208,7 @@ export class LicenseService {
   }
 
   private confirmedOrThrow(client: Client, id: string): LicenseRecord & { status: "confirmed" } {
-    const license = this.get(client, id);
+    const license = this.get(client, id, true);
     if (license.status !== "confirmed")
       throw new AppError("INVALID_STATE", `license ${id} is ${license.status}, not confirmed`);
     return license;

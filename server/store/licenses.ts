@@ -114,8 +114,8 @@ export class SqliteLicenses implements LicenseStore {
     add("product_id = ?", filter.productId);
     add("status = ?", filter.status);
     add("chain_id = ?", filter.chainId);
-    add("seq > ?", filter.after);
-    const sql = `SELECT * FROM licenses ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq LIMIT ?`;
+    add(filter.newestFirst ? "seq < ?" : "seq > ?", filter.after);
+    const sql = `SELECT * FROM licenses ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq ${filter.newestFirst ? "DESC" : ""} LIMIT ?`;
     const rows = this.db.prepare(sql).all(...params, filter.limit + 1);
     const page = rows.slice(0, filter.limit);
     const items = page.map(toLicense);

@@ -68,6 +68,18 @@ describe("platform (no Docker)", function () {
       );
       expect(result.licenseIds).to.have.length(12);
 
+      // the dashboard's key (platform:read) reads both replicators through dc1's service
+      const viewer = { authorization: `Bearer ${platform!.apiKeys.dashboard}` };
+      const replication = (await (
+        await fetch(`${platform!.primary.url}/v1/replication`, { headers: viewer })
+      ).json()) as { replicators: { datacenter: string; reachable: boolean; pipelines: unknown[] }[] };
+      expect(replication.replicators.map((r) => [r.datacenter, r.reachable])).to.deep.equal([
+        ["dc1", true],
+        ["dc2", true],
+      ]);
+      expect(replication.replicators[1]!.pipelines).to.not.have.length(0);
+      expect((await fetch(`${platform!.primary.url}/dashboard`)).status).to.equal(200);
+
       await platform!.primary.process.stop();
       const primaryDown = await fetch(`${platform!.primary.url}/healthz`).then(
         () => false,

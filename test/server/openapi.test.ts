@@ -114,7 +114,7 @@ describe("server: the generated OpenAPI document and HTTP conformance", function
       [...documented].filter((op) => !served.has(op)),
       "operations no route serves",
     ).to.deep.equal([]);
-    expect(served.size).to.equal(14);
+    expect(served.size).to.equal(15);
   });
 
   it("is OpenAPI 3.1 with the bearer scheme and the one error schema on every error status", function () {
