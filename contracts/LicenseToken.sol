@@ -38,7 +38,16 @@ import {ILicenseToken} from "./ILicenseToken.sol";
  *
  * All transfer rules live in {_update}.
  */
-contract LicenseToken is ERC721, AccessControlDefaultAdminRules, IERC4906, IERC5192, IERC5643, ILicenseToken {
+contract LicenseToken is
+    ERC721,
+    AccessControlDefaultAdminRules,
+    IERC4906,
+    IERC5192,
+    IERC5643,
+    ILicenseToken
+{
+    using Strings for uint256;
+
     /// @notice Role of the accounts that issue, renew, revoke, lock and unlock licenses.
     bytes32 public constant ISSUER_ROLE = keccak256("ISSUER_ROLE");
 
@@ -47,13 +56,11 @@ contract LicenseToken is ERC721, AccessControlDefaultAdminRules, IERC4906, IERC5
 
     mapping(uint256 tokenId => License) private _licenses;
     mapping(bytes32 requestRef => uint256 tokenId) private _tokenOfRequest;
-    using Strings for uint256;
-
     uint256 private _nextTokenId = 1;
     string private _baseTokenURI;
 
     /**
-     * @param admin Receives `DEFAULT_ADMIN_ROLE` (the contract's only default admin, also its ERC-5313 `owner`).
+     * @param admin Receives `DEFAULT_ADMIN_ROLE`: the only default admin, also the ERC-5313 `owner`.
      * @param issuer Receives `ISSUER_ROLE`, unless it is the zero address.
      * @param baseURI Initial base of the token URIs (may be empty: `tokenURI` then returns "").
      * @param adminDelay Seconds between {beginDefaultAdminTransfer} and the moment the new admin may accept
@@ -342,7 +349,7 @@ contract LicenseToken is ERC721, AccessControlDefaultAdminRules, IERC4906, IERC5
     }
 
     /**
-     * @dev The base of {ERC721-tokenURI}, which appends the token id: `{baseURI}{chainId}/{contract}/` with the
+     * @dev The base of {ERC721-tokenURI}, which appends the token id: `{baseURI}{chainId}/{contract}/`, the
      * chain id in decimal and this contract's address in lower-case hex, so token 1 on two chains (same
      * address everywhere) has two URIs. Empty when no base URI is set, so `tokenURI` returns "".
      */
