@@ -3,7 +3,7 @@ pragma solidity ^0.8.24;
 
 /**
  * @dev Types, events, errors and functions of {LicenseToken} beyond the ERC standards it implements
- * (ERC-721 with Metadata, ERC-4906, ERC-5192, ERC-5643, AccessControl).
+ * (ERC-721 with Metadata, ERC-4906, ERC-5192, ERC-5643, AccessControlDefaultAdminRules).
  *
  * A license's identity is the triple (chain id, contract address, token id).
  */
@@ -42,7 +42,8 @@ interface ILicenseToken {
         bytes32 termsHash;
     }
 
-    /// @dev Emitted once per issued license, after its ERC-721 `Transfer` event.
+    /// @dev Emitted once per issued license, after its ERC-721 `Transfer` event and before its ERC-5192
+    /// `Locked`/`Unlocked` and (unless perpetual) ERC-5643 `SubscriptionUpdate` events.
     event LicenseIssued(
         uint256 indexed tokenId,
         address indexed licensee,
@@ -59,9 +60,6 @@ interface ILicenseToken {
 
     /// @dev Emitted when the admin changes the base URI of all token URIs.
     event BaseURIUpdated(string baseURI);
-
-    /// @dev The admin account of the constructor is not usable.
-    error LicenseInvalidAdmin(address admin);
 
     /// @dev A batch has no licenses.
     error LicenseEmptyBatch();
@@ -123,7 +121,7 @@ interface ILicenseToken {
     /// @notice Makes license `tokenId` transferable again.
     function unlock(uint256 tokenId) external;
 
-    /// @notice Sets the base of all token URIs (`baseURI` + token id).
+    /// @notice Sets the base of all token URIs (`baseURI` + chain id + "/" + contract + "/" + token id).
     function setBaseURI(string calldata baseURI) external;
 
     /// @notice The license record of `tokenId`.

@@ -2,9 +2,10 @@
 pragma solidity ^0.8.24;
 
 import {ERC721} from "@openzeppelin/contracts/token/ERC721/ERC721.sol";
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {AccessControlDefaultAdminRules} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {IERC4906} from "@openzeppelin/contracts/interfaces/IERC4906.sol";
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
+import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
 import {IERC5192} from "./interfaces/IERC5192.sol";
 import {IERC5643} from "./interfaces/IERC5643.sol";
 import {ILicenseToken} from "./ILicenseToken.sol";
@@ -14,16 +15,21 @@ import {ILicenseToken} from "./ILicenseToken.sol";
  * @notice Software licenses as ERC-721 tokens. Anyone can check on-chain who holds a license, for which
  * product, until when, and whether it was revoked ({license}, {isValid}).
  *
- * @dev Composition of OpenZeppelin's {ERC721} and {AccessControl} with:
+ * @dev Composition of OpenZeppelin's {ERC721} and {AccessControlDefaultAdminRules} with:
  *
  * - ERC-5643 subscriptions: the issuer renews ({renewSubscription}); the licensee or the issuer cancels
- *   ({cancelSubscription}). Perpetual licenses (`expiresAt == 0`) have no subscription.
- * - ERC-5192 locking: a per-license non-transferable flag ({lock}, {unlock}, {locked}).
+ *   ({cancelSubscription}). `SubscriptionUpdate` is emitted whenever an expiration is set or changes,
+ *   including at issue. Perpetual licenses (`expiresAt == 0`) have no subscription and no such event.
+ * - ERC-5192 locking: a per-license non-transferable flag ({lock}, {unlock}, {locked}); every mint emits
+ *   `Locked` or `Unlocked`, as the ERC asks.
  * - ERC-4906: `MetadataUpdate` whenever a license record changes after issue; `BatchMetadataUpdate` when the
  *   base URI changes.
+ * - Token URIs that name the chain and the contract: `{baseURI}{chainId}/{contract}/{tokenId}` ({_baseURI}),
+ *   since the same address on two chains holds different licenses.
  *
- * Roles: `DEFAULT_ADMIN_ROLE` grants and revokes roles and sets the base URI; `ISSUER_ROLE` (the licensing
- * service's signer on this chain) issues, renews, revokes, locks and unlocks.
+ * Roles: `DEFAULT_ADMIN_ROLE` (exactly one account, moved only by a two-step transfer after a delay, see
+ * {AccessControlDefaultAdminRules}) grants and revokes roles and sets the base URI; `ISSUER_ROLE` (the
+ * licensing service's signer on this chain) issues, renews, revokes, locks and unlocks.
  *
  * Licenses are minted with {ERC721-_mint}, never `_safeMint`: issuing makes no external call, so a licensee
  * contract cannot re-enter through `onERC721Received`. Token ids are sequential from 1, so the ids of a batch
@@ -32,7 +38,16 @@ import {ILicenseToken} from "./ILicenseToken.sol";
  *
  * All transfer rules live in {_update}.
  */
-contract LicenseToken is ERC721, AccessControl, IERC4906, IERC5192, IERC5643, ILicenseToken {
+contract LicenseToken is
+    ERC721,
+    AccessControlDefaultAdminRules,
+    IERC4906,
+    IERC5192,
+    IERC5643,
+    ILicenseToken
+{
+    using Strings for uint256;
+
     /// @notice Role of the accounts that issue, renew, revoke, lock and unlock licenses.
     bytes32 public constant ISSUER_ROLE = keccak256("ISSUER_ROLE");
 
@@ -45,19 +60,22 @@ contract LicenseToken is ERC721, AccessControl, IERC4906, IERC5192, IERC5643, IL
     string private _baseTokenURI;
 
     /**
-     * @param admin Receives `DEFAULT_ADMIN_ROLE`.
+     * @param admin Receives `DEFAULT_ADMIN_ROLE`: the only default admin, also the ERC-5313 `owner`.
      * @param issuer Receives `ISSUER_ROLE`, unless it is the zero address.
      * @param baseURI Initial base of the token URIs (may be empty: `tokenURI` then returns "").
+     * @param adminDelay Seconds between {beginDefaultAdminTransfer} and the moment the new admin may accept
+     * (also before the admin may renounce); the deploy script and the Ignition module default to 3 days.
      *
      * Requirements:
      *
-     * - `admin` is not the zero address.
+     * - `admin` is not the zero address ({IAccessControlDefaultAdminRules-AccessControlInvalidDefaultAdmin}).
      */
-    constructor(address admin, address issuer, string memory baseURI) ERC721("Software License", "LICENSE") {
-        if (admin == address(0)) {
-            revert LicenseInvalidAdmin(admin);
-        }
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+    constructor(
+        address admin,
+        address issuer,
+        string memory baseURI,
+        uint48 adminDelay
+    ) ERC721("Software License", "LICENSE") AccessControlDefaultAdminRules(adminDelay, admin) {
         if (issuer != address(0)) {
             _grantRole(ISSUER_ROLE, issuer);
         }
@@ -75,7 +93,8 @@ contract LicenseToken is ERC721, AccessControl, IERC4906, IERC5192, IERC5643, IL
      * - `terms.termsHash` is not zero; `terms.expiresAt` is 0 or in the future.
      * - `terms.requestRef` is 0 or not used by another license.
      *
-     * Emits {IERC721-Transfer}, {LicenseIssued} and, for a locked license, {IERC5192-Locked}.
+     * Emits {IERC721-Transfer}, {LicenseIssued}, {IERC5192-Locked} or {IERC5192-Unlocked} (the initial
+     * locking status) and, unless the license is perpetual, {IERC5643-SubscriptionUpdate} with its expiry.
      */
     function issue(
         address licensee,
@@ -301,7 +320,7 @@ contract LicenseToken is ERC721, AccessControl, IERC4906, IERC5192, IERC5643, IL
     /// @inheritdoc IERC165
     function supportsInterface(
         bytes4 interfaceId
-    ) public view override(ERC721, AccessControl, IERC165) returns (bool) {
+    ) public view override(ERC721, AccessControlDefaultAdminRules, IERC165) returns (bool) {
         return
             interfaceId == _ERC4906_INTERFACE_ID ||
             interfaceId == type(IERC5192).interfaceId ||
@@ -329,9 +348,17 @@ contract LicenseToken is ERC721, AccessControl, IERC4906, IERC5192, IERC5643, IL
         return super._update(to, tokenId, auth);
     }
 
-    /// @dev The base of {ERC721-tokenURI}.
+    /**
+     * @dev The base of {ERC721-tokenURI}, which appends the token id: `{baseURI}{chainId}/{contract}/`, the
+     * chain id in decimal and this contract's address in lower-case hex, so token 1 on two chains (same
+     * address everywhere) has two URIs. Empty when no base URI is set, so `tokenURI` returns "".
+     */
     function _baseURI() internal view override returns (string memory) {
-        return _baseTokenURI;
+        string memory base = _baseTokenURI;
+        if (bytes(base).length == 0) {
+            return "";
+        }
+        return string.concat(base, block.chainid.toString(), "/", Strings.toHexString(address(this)), "/");
     }
 
     /// @dev Validates `terms` and mints license `tokenId` to `licensee`, without a receiver callback.
@@ -365,8 +392,15 @@ contract LicenseToken is ERC721, AccessControl, IERC4906, IERC5192, IERC5643, IL
             termsHash: terms.termsHash
         });
         emit LicenseIssued(tokenId, licensee, requestRef, terms.productId, expiry);
+        // ERC-5192: a mint announces the locking status either way.
         if (isLocked) {
             emit Locked(tokenId);
+        } else {
+            emit Unlocked(tokenId);
+        }
+        // ERC-5643: the expiration is set (a perpetual license has none, so no event).
+        if (expiry != 0) {
+            emit SubscriptionUpdate(tokenId, expiry);
         }
     }
 

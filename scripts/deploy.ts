@@ -85,6 +85,12 @@ export const deploymentsFileSchema = z.object({
 });
 export type DeploymentsFile = z.infer<typeof deploymentsFileSchema>;
 
+/** Default delay of a default-admin transfer (AccessControlDefaultAdminRules): 3 days, in seconds. */
+export const DEFAULT_ADMIN_DELAY = 3 * 24 * 3600;
+
+/** The constructor takes the delay as a `uint48`. */
+const MAX_ADMIN_DELAY = 2 ** 48 - 1;
+
 export interface DeployOptions {
   chains: readonly ChainTarget[];
   /** Deployments file to read and update; default {@link DEFAULT_DEPLOYMENTS_FILE}. */
@@ -97,6 +103,8 @@ export interface DeployOptions {
   issuer?: string;
   /** Base of the token URIs; default: empty. */
   baseURI?: string;
+  /** Seconds a default-admin transfer waits before the new admin may accept; default {@link DEFAULT_ADMIN_DELAY}. */
+  adminDelay?: number;
   /** Compiled artifact; default {@link DEFAULT_ARTIFACT}. */
   artifactPath?: string;
   /** How long to wait for each deployment's receipt. */
@@ -182,6 +190,13 @@ function writeDeployments(file: string, deployments: DeploymentsFile): void {
   renameSync(tmp, file);
 }
 
+function checkedDelay(value: number | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isSafeInteger(value) || value < 0 || value > MAX_ADMIN_DELAY)
+    throw new DeployError("CONFIG_INVALID", `adminDelay: a whole number of seconds (uint48), got ${value}`);
+  return value;
+}
+
 function checkedAddress(value: string | undefined, field: string): string | undefined {
   if (value === undefined) return undefined;
   if (!isAddress(value)) throw new DeployError("CONFIG_INVALID", `${field}: not an address: ${value}`);
@@ -242,13 +257,14 @@ async function deployToChain(
       throw new DeployError("CONFIG_INVALID", "DEPLOYER_PRIVATE_KEY: not a valid private key");
     }
     const admin = options.admin ?? wallet.address;
+    const adminDelay = options.adminDelay ?? DEFAULT_ADMIN_DELAY;
     const issuer = options.issuer ?? "0x0000000000000000000000000000000000000000";
     const nonce = await provider.getTransactionCount(wallet.address, "pending");
     log(`${name} (${chainId}): deploying LicenseToken from ${wallet.address} (nonce ${nonce})`);
 
     const factory = new ContractFactory(artifact.abi, artifact.bytecode, wallet);
     try {
-      const contract = await factory.deploy(admin, issuer, options.baseURI ?? "");
+      const contract = await factory.deploy(admin, issuer, options.baseURI ?? "", adminDelay);
       const tx = contract.deploymentTransaction();
       if (!tx) throw new Error("no deployment transaction");
       const receipt = await tx.wait(1, options.receiptTimeoutMs ?? 120_000);
@@ -291,6 +307,7 @@ export async function deployAll(options: DeployOptions): Promise<DeployResult> {
     ...options,
     admin: checkedAddress(options.admin, "admin"),
     issuer: checkedAddress(options.issuer, "issuer"),
+    adminDelay: checkedDelay(options.adminDelay),
   };
   const file = path.resolve(options.outFile ?? DEFAULT_DEPLOYMENTS_FILE);
   const artifact = readArtifact(options.artifactPath ?? DEFAULT_ARTIFACT);
@@ -324,7 +341,8 @@ Usage: npx tsx scripts/deploy.ts (--rpc <url>... | --chains <file>) [options]
   --out <file>         deployments file path (overrides --name)
   --issuer <address>   grant ISSUER_ROLE to this address (the licensing service's signer)
   --admin <address>    grant DEFAULT_ADMIN_ROLE to this address (default: the deployer)
-  --base-uri <uri>     base of the token URIs (default: empty)
+  --base-uri <uri>     base of the token URIs (default: empty); a token's URI is <uri><chainId>/<contract>/<id>
+  --admin-delay <s>    seconds before a new DEFAULT_ADMIN_ROLE holder may accept (default: 259200 = 3 days)
   --artifact <file>    compiled artifact (default: artifacts/.../LicenseToken.json; run 'npx hardhat build')
   -h, --help           this help
 
@@ -347,6 +365,7 @@ async function main(argv: string[]): Promise<number> {
       issuer: { type: "string" },
       admin: { type: "string" },
       "base-uri": { type: "string" },
+      "admin-delay": { type: "string" },
       artifact: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -382,6 +401,7 @@ async function main(argv: string[]): Promise<number> {
     issuer: values.issuer,
     admin: values.admin,
     baseURI: values["base-uri"],
+    adminDelay: values["admin-delay"] === undefined ? undefined : Number(values["admin-delay"]),
     artifactPath: values.artifact,
     log: (line) => process.stderr.write(`[deploy] ${line}\n`),
   });

@@ -5,6 +5,7 @@ import path from "node:path";
 import { expect } from "chai";
 import { Contract, JsonRpcProvider, Wallet, getCreateAddress, parseEther } from "ethers";
 import {
+  DEFAULT_ADMIN_DELAY,
   DeployError,
   deployAll,
   deployerKeyFor,
@@ -148,6 +149,9 @@ describe("scripts/deploy.ts", function () {
         expect(await token.getFunction("hasRole")(ISSUER_ROLE, issuer)).to.equal(true);
         const adminRole = (await token.getFunction("DEFAULT_ADMIN_ROLE")()) as string;
         expect(await token.getFunction("hasRole")(adminRole, deployer.address)).to.equal(true);
+        // AccessControlDefaultAdminRules: the deployer is the only admin, transfers wait the default delay.
+        expect(await token.getFunction("defaultAdmin")()).to.equal(deployer.address);
+        expect(await token.getFunction("defaultAdminDelay")()).to.equal(BigInt(DEFAULT_ADMIN_DELAY));
         expect(await token.getFunction("supportsInterface")("0x8c65f84d")).to.equal(true);
       });
     }
@@ -226,6 +230,9 @@ describe("scripts/deploy.ts", function () {
       expect(bad.message).to.contain("issuer");
       const none = await rejection(deployAll({ chains: [], outFile }));
       expect(none.code).to.equal("CONFIG_INVALID");
+      const delay = await rejection(deployAll({ chains, outFile, deployerKey: DEV_KEY, adminDelay: -1 }));
+      expect(delay.code).to.equal("CONFIG_INVALID");
+      expect(delay.message).to.contain("adminDelay");
     });
 
     it("DEPLOYMENTS_FILE_INVALID naming the field", async function () {

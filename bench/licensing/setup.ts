@@ -14,6 +14,7 @@ import {
 } from "ethers";
 import { startChains, type ChainInfo, type ChainSet } from "../../launchers/chains.js";
 import { LICENSE_ARTIFACT_PATH, readContractArtifact } from "../../server/artifact.js";
+import { DEFAULT_ADMIN_DELAY } from "../../scripts/deploy.js";
 
 export const ARTIFACT = LICENSE_ARTIFACT_PATH;
 
@@ -74,7 +75,12 @@ export async function startBenchChains(chainIds: readonly number[]): Promise<Ben
         providers.push(provider);
         const deployer = new Wallet(devKey(ACCOUNTS.deployer), provider);
         const factory = new ContractFactory(artifact.abi, artifact.bytecode, deployer);
-        const contract = (await factory.deploy(deployer.address, deployer.address, "")) as Contract;
+        const contract = (await factory.deploy(
+          deployer.address,
+          deployer.address,
+          "",
+          DEFAULT_ADMIN_DELAY,
+        )) as Contract;
         await contract.waitForDeployment();
         const role = (await contract.getFunction("ISSUER_ROLE")()) as string;
         for (const index of [ACCOUNTS.pipelined, ACCOUNTS.naive, ACCOUNTS.service]) {

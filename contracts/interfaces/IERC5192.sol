@@ -13,6 +13,7 @@ interface IERC5192 {
     event Locked(uint256 tokenId);
 
     /// @notice Emitted when the locking status is changed to unlocked.
+    /// @dev If a token is minted and the status is unlocked, this event should be emitted.
     /// @param tokenId The identifier for a token.
     event Unlocked(uint256 tokenId);
 

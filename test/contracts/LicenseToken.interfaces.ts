@@ -54,6 +54,22 @@ const STANDARDS = {
       "renounceRole(bytes32,address)",
     ],
   },
+  // OpenZeppelin's IAccessControlDefaultAdminRules (its own functions; AccessControl's are the entry above).
+  AccessControlDefaultAdminRules: {
+    id: "0x31498786",
+    functions: [
+      "defaultAdmin()",
+      "pendingDefaultAdmin()",
+      "defaultAdminDelay()",
+      "pendingDefaultAdminDelay()",
+      "beginDefaultAdminTransfer(address)",
+      "cancelDefaultAdminTransfer()",
+      "acceptDefaultAdminTransfer()",
+      "changeDefaultAdminDelay(uint48)",
+      "rollbackDefaultAdminDelay()",
+      "defaultAdminDelayIncreaseWait()",
+    ],
+  },
 } as const;
 
 /** ERC-4906 has no functions; the EIP fixes its id to this constant. */
@@ -104,6 +120,7 @@ describe("LicenseToken: interfaces (ERC-165) and ABI", function () {
       "nextTokenId()",
       "ISSUER_ROLE()",
       "DEFAULT_ADMIN_ROLE()",
+      "owner()", // ERC-5313 (the default admin)
     ];
     const standardFunctions = Object.values(STANDARDS).flatMap((s) => s.functions);
     expect(functions).to.include.members([...standardFunctions, ...licenseApi]);
@@ -119,6 +136,10 @@ describe("LicenseToken: interfaces (ERC-165) and ABI", function () {
       "SubscriptionUpdate(uint256,uint64)",
       "Locked(uint256)",
       "Unlocked(uint256)",
+      "DefaultAdminTransferScheduled(address,uint48)",
+      "DefaultAdminTransferCanceled()",
+      "DefaultAdminDelayChangeScheduled(uint48,uint48)",
+      "DefaultAdminDelayChangeCanceled()",
     ]);
     // ERC-5643's functions keep the standard's `payable`, ERC-5192's `locked` is a view.
     expect(token.interface.getFunction("renewSubscription")!.payable).to.equal(true);

@@ -7,7 +7,9 @@
  * - a revoked license is never valid;
  * - a locked (or revoked) license never changes owner;
  * - `isValid` is exactly "exists, not revoked, perpetual or not yet expired";
- * - balances add up to the number of licenses; request references map to the right token.
+ * - balances add up to the number of licenses; request references map to the right token;
+ * - what a generic indexer rebuilds from the standard events alone (ERC-5192 `Locked`/`Unlocked`, ERC-5643
+ *   `SubscriptionUpdate`) matches `locked()` and `expiresAt()` of every license (no expiry event: 0).
  *
  * The seed is printed; rerun a failing sequence with `FUZZ_SEED=<seed>`. `FUZZ_SEQUENCES` and `FUZZ_STEPS`
  * change the amount of work.
@@ -91,6 +93,27 @@ async function runSequence(seed: number, steps: number): Promise<Record<string, 
   let nextId = 1n;
   let now = BigInt(await time.latest());
   const counts: Record<string, number> = {};
+  // The generic indexer: the locking status and expiry of each token, from the standard events only.
+  const indexedLocked = new Map<bigint, boolean>();
+  const indexedExpiry = new Map<bigint, bigint>();
+  let indexedUpTo = (await ethers.provider.getBlockNumber()) + 1;
+  const indexNewLogs = async () => {
+    const latest = await ethers.provider.getBlockNumber();
+    if (latest < indexedUpTo) return;
+    const logs = await ethers.provider.getLogs({
+      address: token.target,
+      fromBlock: indexedUpTo,
+      toBlock: latest,
+    });
+    for (const log of logs) {
+      const parsed = token.interface.parseLog({ topics: [...log.topics], data: log.data });
+      if (parsed?.name === "Locked") indexedLocked.set(parsed.args[0] as bigint, true);
+      if (parsed?.name === "Unlocked") indexedLocked.set(parsed.args[0] as bigint, false);
+      if (parsed?.name === "SubscriptionUpdate")
+        indexedExpiry.set(parsed.args[0] as bigint, parsed.args[1] as bigint);
+    }
+    indexedUpTo = latest + 1;
+  };
 
   const validAt = (t: ModelToken, at: bigint) => !t.revoked && (t.expiresAt === 0n || at < t.expiresAt);
   const randomTerms = (): Terms => {
@@ -310,6 +333,7 @@ async function runSequence(seed: number, steps: number): Promise<Record<string, 
     expect(await token.nextTokenId(), context).to.equal(nextId);
     expect(await token.isValid(nextId), context).to.equal(false);
     const balances = new Map<string, bigint>();
+    await indexNewLogs();
     for (const [tokenId, m] of tokens) {
       const owner = (await token.ownerOf(tokenId)) as string;
       const valid = (await token.isValid(tokenId)) as boolean;
@@ -339,6 +363,11 @@ async function runSequence(seed: number, steps: number): Promise<Record<string, 
       });
       expect(valid, where).to.equal(validAt(m, now));
       expect(locked, where).to.equal(m.locked || m.revoked);
+      // Invariant: the standard events alone tell the locking status and the expiry.
+      expect(indexedLocked.get(tokenId), `${where}: Locked/Unlocked events`).to.equal(locked);
+      expect(indexedExpiry.get(tokenId) ?? 0n, `${where}: SubscriptionUpdate events`).to.equal(
+        record.expiresAt,
+      );
       // Invariant: a revoked license is never valid.
       if (record.revoked) expect(valid, `${where}: revoked but valid`).to.equal(false);
       // Invariant: a locked license never changes owner.

@@ -1,10 +1,12 @@
 import { expect } from "chai";
 import { network } from "hardhat";
 import {
+  ADMIN_DELAY,
   BASE_URI,
   ZERO_ADDRESS,
   ZERO_HASH,
   deployLicenseToken,
+  expectedTokenURI,
   mined,
   parsedLogs,
   terms,
@@ -31,11 +33,15 @@ describe("LicenseToken: deployment and issue", function () {
       expect(await token.name()).to.equal("Software License");
       expect(await token.symbol()).to.equal("LICENSE");
       expect(await token.nextTokenId()).to.equal(1n);
+      // AccessControlDefaultAdminRules: one default admin (also the ERC-5313 owner), the given delay.
+      expect(await token.defaultAdmin()).to.equal(admin.address);
+      expect(await token.owner()).to.equal(admin.address);
+      expect(await token.defaultAdminDelay()).to.equal(ADMIN_DELAY);
     });
 
     it("grants no issuer role when the issuer is the zero address", async function () {
       const [admin] = await ethers.getSigners();
-      const token = await ethers.deployContract("LicenseToken", [admin!.address, ZERO_ADDRESS, ""]);
+      const token = await ethers.deployContract("LicenseToken", [admin!.address, ZERO_ADDRESS, "", 0n]);
       const deployTx = token.deploymentTransaction();
       const receipt = await deployTx!.wait();
       const granted = parsedLogs(token, receipt).filter((log) => log.name === "RoleGranted");
@@ -43,11 +49,11 @@ describe("LicenseToken: deployment and issue", function () {
       expect(granted[0]!.args[1]).to.equal(admin!.address);
     });
 
-    it("reverts with LicenseInvalidAdmin for a zero admin", async function () {
+    it("reverts with AccessControlInvalidDefaultAdmin for a zero admin", async function () {
       const [, issuer] = await ethers.getSigners();
       const factory = await ethers.getContractFactory("LicenseToken");
-      await expect(factory.deploy(ZERO_ADDRESS, issuer!.address, ""))
-        .to.be.revertedWithCustomError(factory, "LicenseInvalidAdmin")
+      await expect(factory.deploy(ZERO_ADDRESS, issuer!.address, "", ADMIN_DELAY))
+        .to.be.revertedWithCustomError(factory, "AccessControlInvalidDefaultAdmin")
         .withArgs(ZERO_ADDRESS);
     });
   });
@@ -73,29 +79,48 @@ describe("LicenseToken: deployment and issue", function () {
       expect(record.termsHash).to.equal(t.termsHash);
       expect(await token.isValid(1n)).to.equal(true);
       expect(await token.nextTokenId()).to.equal(2n);
-      expect(await token.tokenURI(1n)).to.equal(`${BASE_URI}1`);
+      const { chainId } = await ethers.provider.getNetwork();
+      expect(await token.tokenURI(1n)).to.equal(
+        expectedTokenURI(BASE_URI, chainId, token.target as string, 1n),
+      );
     });
 
-    it("emits Transfer then LicenseIssued, and no Locked for a transferable license", async function () {
+    it("emits Transfer, LicenseIssued, Unlocked (ERC-5192) and SubscriptionUpdate (ERC-5643) for an expiring transferable license", async function () {
       const { token, issuer, alice } = await networkHelpers.loadFixture(deployed);
       const ref = ethers.id("request-1");
       const t = terms(ethers, { productId: 3n, expiresAt: 4_000_000_000n, requestRef: ref });
       const receipt = await mined(token.connect(issuer).issue(alice.address, t));
-      const logs = parsedLogs(token, receipt);
-      expect(logs.map((l) => l.name)).to.deep.equal(["Transfer", "LicenseIssued"]);
-      expect(logs[0]!.args).to.deep.equal([ZERO_ADDRESS, alice.address, 1n]);
-      expect(logs[1]!.args).to.deep.equal([1n, alice.address, ref, 3n, 4_000_000_000n]);
+      expect(parsedLogs(token, receipt)).to.deep.equal([
+        { name: "Transfer", args: [ZERO_ADDRESS, alice.address, 1n] },
+        { name: "LicenseIssued", args: [1n, alice.address, ref, 3n, 4_000_000_000n] },
+        { name: "Unlocked", args: [1n] },
+        { name: "SubscriptionUpdate", args: [1n, 4_000_000_000n] },
+      ]);
     });
 
-    it("emits Locked (ERC-5192) when a license is issued locked", async function () {
+    it("emits no SubscriptionUpdate for a perpetual license (it has no subscription)", async function () {
       const { token, issuer, alice } = await networkHelpers.loadFixture(deployed);
-      const receipt = await mined(
-        token.connect(issuer).issue(alice.address, terms(ethers, { locked: true })),
-      );
+      const receipt = await mined(token.connect(issuer).issue(alice.address, terms(ethers)));
       expect(parsedLogs(token, receipt).map((l) => l.name)).to.deep.equal([
         "Transfer",
         "LicenseIssued",
-        "Locked",
+        "Unlocked",
+      ]);
+      expect(await token.expiresAt(1n)).to.equal(0n);
+    });
+
+    it("emits Locked (ERC-5192), not Unlocked, when a license is issued locked", async function () {
+      const { token, issuer, alice } = await networkHelpers.loadFixture(deployed);
+      const receipt = await mined(
+        token
+          .connect(issuer)
+          .issue(alice.address, terms(ethers, { locked: true, expiresAt: 4_000_000_000n })),
+      );
+      expect(parsedLogs(token, receipt)).to.deep.equal([
+        { name: "Transfer", args: [ZERO_ADDRESS, alice.address, 1n] },
+        { name: "LicenseIssued", args: [1n, alice.address, ZERO_HASH, 7n, 4_000_000_000n] },
+        { name: "Locked", args: [1n] },
+        { name: "SubscriptionUpdate", args: [1n, 4_000_000_000n] },
       ]);
       expect(await token.locked(1n)).to.equal(true);
       expect(((await token.license(1n)) as LicenseRecord).locked).to.equal(true);
@@ -198,11 +223,13 @@ describe("LicenseToken: deployment and issue", function () {
       expect(logs.map((l) => l.name)).to.deep.equal([
         "Transfer",
         "LicenseIssued",
+        "Unlocked",
         "Transfer",
         "LicenseIssued",
         "Locked",
         "Transfer",
         "LicenseIssued",
+        "Unlocked",
       ]);
       const issued = logs
         .filter((l) => l.name === "LicenseIssued")

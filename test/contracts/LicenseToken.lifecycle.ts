@@ -1,6 +1,14 @@
 import { expect } from "chai";
 import { network } from "hardhat";
-import { BASE_URI, deployLicenseToken, mined, parsedLogs, terms, type LicenseRecord } from "./helpers.js";
+import {
+  BASE_URI,
+  deployLicenseToken,
+  expectedTokenURI,
+  mined,
+  parsedLogs,
+  terms,
+  type LicenseRecord,
+} from "./helpers.js";
 
 const { ethers, networkHelpers } = await network.create();
 const { time } = networkHelpers;
@@ -377,15 +385,17 @@ describe("LicenseToken: expiry, renewal, cancellation, revocation, locking, tran
   });
 
   describe("token URI and setBaseURI", function () {
-    it("tokenURI is base URI + token id; setBaseURI changes it for all tokens", async function () {
+    it("tokenURI is base URI + chain id + contract + token id; setBaseURI changes it for all tokens", async function () {
       const { token, admin } = await networkHelpers.loadFixture(withLicenses);
-      expect(await token.tokenURI(2n)).to.equal(`${BASE_URI}2`);
+      const { chainId } = await ethers.provider.getNetwork();
+      const address = (token.target as string).toLowerCase();
+      expect(await token.tokenURI(2n)).to.equal(`${BASE_URI}${chainId}/${address}/2`);
       const receipt = await mined(token.connect(admin).setBaseURI("ipfs://licenses/"));
       expect(parsedLogs(token, receipt)).to.deep.equal([
         { name: "BaseURIUpdated", args: ["ipfs://licenses/"] },
         { name: "BatchMetadataUpdate", args: [1n, 2n ** 256n - 1n] },
       ]);
-      expect(await token.tokenURI(2n)).to.equal("ipfs://licenses/2");
+      expect(await token.tokenURI(2n)).to.equal(expectedTokenURI("ipfs://licenses/", chainId, address, 2n));
       await mined(token.connect(admin).setBaseURI(""));
       expect(await token.tokenURI(2n)).to.equal("");
     });

@@ -36,6 +36,11 @@ const adminOnly: Record<
   setBaseURI: (t, who) => t.connect(who).setBaseURI("ipfs://x/"),
   grantRole: async (t, who, other) => t.connect(who).grantRole(await t.ISSUER_ROLE(), other),
   revokeRole: async (t, who, other) => t.connect(who).revokeRole(await t.ISSUER_ROLE(), other),
+  // AccessControlDefaultAdminRules
+  beginDefaultAdminTransfer: (t, who, other) => t.connect(who).beginDefaultAdminTransfer(other),
+  cancelDefaultAdminTransfer: (t, who) => t.connect(who).cancelDefaultAdminTransfer(),
+  changeDefaultAdminDelay: (t, who) => t.connect(who).changeDefaultAdminDelay(DAY),
+  rollbackDefaultAdminDelay: (t, who) => t.connect(who).rollbackDefaultAdminDelay(),
 };
 
 describe("LicenseToken: roles", function () {

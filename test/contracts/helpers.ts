@@ -35,6 +35,18 @@ export interface LicenseTokenContract extends BaseContract {
   grantRole: Method;
   revokeRole: Method;
   renounceRole: Method;
+  // AccessControlDefaultAdminRules (and its ERC-5313 owner)
+  owner: Method;
+  defaultAdmin: Method;
+  pendingDefaultAdmin: Method;
+  defaultAdminDelay: Method;
+  pendingDefaultAdminDelay: Method;
+  defaultAdminDelayIncreaseWait: Method;
+  beginDefaultAdminTransfer: Method;
+  cancelDefaultAdminTransfer: Method;
+  acceptDefaultAdminTransfer: Method;
+  changeDefaultAdminDelay: Method;
+  rollbackDefaultAdminDelay: Method;
   // license API, ERC-5643, ERC-5192
   ISSUER_ROLE: Method;
   issue: Method;
@@ -102,6 +114,19 @@ export interface Deployment {
 
 export const BASE_URI = "https://licenses.example/token/";
 
+/** The delay of a default-admin transfer in the test deployments: 3 days, as scripts/deploy.ts defaults to. */
+export const ADMIN_DELAY = 3n * 86_400n;
+
+/** The token URI the contract builds: base URI, chain id, contract address (lower-case hex), token id. */
+export function expectedTokenURI(
+  baseURI: string,
+  chainId: bigint,
+  contract: string,
+  tokenId: bigint,
+): string {
+  return `${baseURI}${chainId}/${contract.toLowerCase()}/${tokenId}`;
+}
+
 /** Deploys a LicenseToken with account 0 as admin and account 1 as issuer. */
 export async function deployLicenseToken(ethers: Ethers): Promise<Deployment> {
   const [admin, issuer, alice, bob, carol, outsider] = await ethers.getSigners();
@@ -110,6 +135,7 @@ export async function deployLicenseToken(ethers: Ethers): Promise<Deployment> {
     admin.address,
     issuer.address,
     BASE_URI,
+    ADMIN_DELAY,
   ])) as unknown as LicenseTokenContract;
   await token.waitForDeployment();
   return {

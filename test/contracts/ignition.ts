@@ -15,13 +15,19 @@ describe("Ignition module LicenseTokenModule", function () {
     expect(await token.hasRole(ISSUER_ROLE, deployer!.address)).to.equal(false);
     expect(await token.hasRole(ISSUER_ROLE, someone!.address)).to.equal(false);
     expect(await token.nextTokenId()).to.equal(1n);
+    expect(await token.defaultAdminDelay()).to.equal(3n * 86_400n); // the module's default
   });
 
-  it("takes admin, issuer and base URI as parameters", async function () {
+  it("takes admin, issuer, base URI and admin delay as parameters", async function () {
     const [, admin, issuer] = await ethers.getSigners();
     const { licenseToken } = await ignition.deploy(LicenseTokenModule, {
       parameters: {
-        LicenseTokenModule: { admin: admin!.address, issuer: issuer!.address, baseURI: "ipfs://lic/" },
+        LicenseTokenModule: {
+          admin: admin!.address,
+          issuer: issuer!.address,
+          baseURI: "ipfs://lic/",
+          adminDelay: 3600n,
+        },
       },
       deploymentId: "with-parameters",
     });
@@ -38,6 +44,9 @@ describe("Ignition module LicenseTokenModule", function () {
         requestRef: ethers.ZeroHash,
       })
     ).wait();
-    expect(await token.tokenURI(1n)).to.equal("ipfs://lic/1");
+    const { chainId } = await ethers.provider.getNetwork();
+    const address = (await token.getAddress()).toLowerCase();
+    expect(await token.tokenURI(1n)).to.equal(`ipfs://lic/${chainId}/${address}/1`);
+    expect(await token.defaultAdminDelay()).to.equal(3600n);
   });
 });

@@ -28,6 +28,7 @@ import {
 } from "../../server/config.js";
 import { buildRuntime, type Runtime } from "../../server/index.js";
 import { readContractArtifact } from "../../server/artifact.js";
+import { DEFAULT_ADMIN_DELAY } from "../../scripts/deploy.js";
 import { ROOT } from "../support/procs.js";
 
 export const MNEMONIC = "test test test test test test test test test test test junk";
@@ -56,7 +57,9 @@ export async function deployLicenseToken(
     const wallet = new Wallet(key, p);
     const factory = new ContractFactory(artifact.abi, artifact.bytecode, wallet);
     const nonce = await p.getTransactionCount(wallet.address, "pending");
-    const contract = (await factory.deploy(wallet.address, wallet.address, "", { nonce })) as Contract;
+    const contract = (await factory.deploy(wallet.address, wallet.address, "", DEFAULT_ADMIN_DELAY, {
+      nonce,
+    })) as Contract;
     const receipt = await contract.deploymentTransaction()!.wait();
     return { address: await contract.getAddress(), blockNumber: receipt!.blockNumber };
   } finally {
