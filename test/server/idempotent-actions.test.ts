@@ -8,7 +8,9 @@ import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import request from "supertest";
 import { getChains } from "../fixtures/infra.js";
-import type { Runtime } from "../../server/index.js";
+import { run } from "../../server/cli.js";
+import { parseCommandLine } from "../../server/cli/args.js";
+import { listen, type Runtime } from "../../server/index.js";
 import { LICENSE_INTERFACE } from "../../server/contract.js";
 import { actionBodyHash } from "../../server/service/actions.js";
 import { SqliteStore } from "../../server/store.js";
@@ -268,6 +270,25 @@ describe("server: idempotent renew and revoke (Idempotency-Key)", function () {
     expect(replayed.body.expiresAt).to.equal(before + 1800);
     expect(await countLogs(license, UPDATE_TOPIC)).to.equal(2);
   });
+
+  it("the CLI's renew --idempotency-key, run twice, renews once (over real HTTP)", async function () {
+    const license = await issue();
+    const before = await chainExpiry(license);
+    const listening = await listen(runtime.app, 0);
+    const env = { LICENSE_API_KEY: KEYS.client, LICENSE_API_URL: `http://127.0.0.1:${listening.port}` };
+    const log = console.log;
+    console.log = () => undefined; // the CLI prints the license
+    try {
+      const argv = ["renew", license.id, "--duration", "120", "--idempotency-key", "cli-renew-1", "--json"];
+      expect(await run(argv, env)).to.equal(0);
+      expect(await run(argv, env)).to.equal(0);
+    } finally {
+      console.log = log;
+      await new Promise((resolve) => listening.server.close(resolve));
+    }
+    expect(await chainExpiry(license)).to.equal(before + 120);
+    expect(await countLogs(license, UPDATE_TOPIC)).to.equal(1);
+  });
 });
 
 describe("server: idempotency hash of renew and revoke (unit)", function () {
@@ -281,6 +302,21 @@ describe("server: idempotency hash of renew and revoke (unit)", function () {
     expect(actionBodyHash("renew", id.replace(/0$/, "1"), { durationSeconds: 60 })).to.not.equal(hash);
     expect(actionBodyHash("revoke", id, { a: 1, b: 2 })).to.equal(
       actionBodyHash("revoke", id, { b: 2, a: 1 }),
+    );
+  });
+});
+
+describe("server: CLI flags of renew and revoke (unit)", function () {
+  it("take --idempotency-key; issue keeps its --key", function () {
+    const id = "018f3f6e-0000-7000-8000-000000000000";
+    const renew = parseCommandLine(["renew", id, "--duration", "60", "--idempotency-key", "k-1"]);
+    expect(renew).to.deep.include({ command: "renew", id });
+    expect(renew.values["idempotency-key"]).to.equal("k-1");
+    expect(parseCommandLine(["revoke", id, "--idempotency-key", "k-2"]).values["idempotency-key"]).to.equal(
+      "k-2",
+    );
+    expect(() => parseCommandLine(["get", id, "--idempotency-key", "k"])).to.throw(
+      /unknown flag --idempotency-key/,
     );
   });
 });
