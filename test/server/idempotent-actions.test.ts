@@ -269,6 +269,34 @@ describe("server: idempotent renew and revoke (Idempotency-Key)", function () {
     expect(await chainExpiry(license)).to.equal(before + 1800);
     expect(replayed.body.expiresAt).to.equal(before + 1800);
     expect(await countLogs(license, UPDATE_TOPIC)).to.equal(2);
+
+    // a process that died after signing and recording, before the broadcast reached the node: the
+    // transaction is unknown to the chain (dropped), so the retry sends the renew, once
+    runtime.store.claimAction({ ...claim, key: "renew-crashed-3" });
+    const chain = chainOf(license);
+    const unsent = await new Wallet(SIGNER).signTransaction({
+      to: chain.contract,
+      chainId: license.chainId,
+      nonce: 1_000_000,
+      gasLimit: 100_000,
+      gasPrice: 1,
+      data: LICENSE_INTERFACE.encodeFunctionData("renewSubscription", [BigInt(license.tokenId), 900]),
+    });
+    const unsentTx = Transaction.from(unsent);
+    runtime.store.actionSent("client", "renew-crashed-3", {
+      id: `crash-${unsentTx.hash!}`,
+      chainId: license.chainId,
+      nonce: 1_000_000,
+      txHash: unsentTx.hash!,
+      rawTx: unsent,
+    });
+    const resent = await renew(license.id, body, "renew-crashed-3");
+    expect(resent.status).to.equal(200);
+    expect(resent.body.expiresAt).to.equal(before + 2700);
+    expect(await chainExpiry(license)).to.equal(before + 2700);
+    expect(await countLogs(license, UPDATE_TOPIC)).to.equal(3);
+    expect((await renew(license.id, body, "renew-crashed-3")).body).to.deep.equal(resent.body);
+    expect(await chainExpiry(license)).to.equal(before + 2700);
   });
 
   it("the CLI's renew --idempotency-key, run twice, renews once (over real HTTP)", async function () {
