@@ -111,9 +111,9 @@ export class KeyedActions {
     if (batch.status === "done") return "done";
     if (batch.status === "dropped") return "dropped";
     const chain = this.chains.client(chainId);
-    const receipt = await chain.receiptOfAny([...batch.txHashes].reverse());
+    const receipt = await onChain(() => chain.receiptOfAny([...batch.txHashes].reverse()));
     if (receipt) return receipt.status === 1 ? "done" : "dropped";
-    return (await chain.knowsAny(batch.txHashes)) ? "pending" : "dropped";
+    return (await onChain(() => chain.knowsAny(batch.txHashes))) ? "pending" : "dropped";
   }
 
   /** Mined: read the change from the chain (the new expiry) and store it with the result. */
@@ -126,9 +126,10 @@ export class KeyedActions {
     let change: Change = { revoked: true };
     if (action === "renew") {
       const chain = this.chains.client(license.chainId);
-      const record = (await chain.contract.getFunction("license")(
-        BigInt((license as { tokenId: string }).tokenId),
-      )) as { expiresAt: bigint };
+      const tokenId = BigInt((license as { tokenId: string }).tokenId);
+      const record = (await onChain(() => chain.contract.getFunction("license")(tokenId))) as {
+        expiresAt: bigint;
+      };
       change = { expiresAt: Number(record.expiresAt) };
     }
     return this.store.completeAction(clientId, key, change);
@@ -177,6 +178,18 @@ export class KeyedActions {
     const nothingOnChain =
       found.status === "pending" || found.batch?.status === "dropped" || code === "CHAIN_TX_FAILED";
     if (nothingOnChain) this.store.releaseAction(clientId, key);
+  }
+}
+
+/** A chain read; a failure is `CHAIN_UNAVAILABLE` (retriable: the key keeps the action's state). */
+async function onChain<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (error instanceof AppError) throw error;
+    throw new AppError("CHAIN_UNAVAILABLE", "the chain did not answer; retry with the same key", {
+      cause: error,
+    });
   }
 }
 
