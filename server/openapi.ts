@@ -155,7 +155,7 @@ export function openApiDocument(options: OpenApiOptions): Record<string, unknown
   });
   const actionConflicts =
     "`IDEMPOTENCY_CONFLICT`: the Idempotency-Key was used with another body, license or route; " +
-    "`IDEMPOTENCY_IN_PROGRESS`: its action's transaction is still pending, retry; `INVALID_STATE`";
+    "`IDEMPOTENCY_IN_PROGRESS`: its action's transaction is still pending, retry";
 
   v1(
     "licenses:write",
