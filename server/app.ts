@@ -325,18 +325,28 @@ export function createApp(deps: AppDeps): express.Express {
     res.json(await service.verify(principal(res), id));
   });
 
+  /** The `Idempotency-Key` header, validated (as on issue), if given. */
+  const keyOf = (req: Request): string | undefined => {
+    const key = req.get("idempotency-key");
+    return key === undefined ? undefined : parse(idempotencyKey, key, "Idempotency-Key");
+  };
+  const answerAction = (res: Response, result: { license: LicenseRecord; replayed: boolean }): void => {
+    if (result.replayed) res.set("Idempotent-Replayed", "true");
+    res.json(licenseView(result.license, contractOf(result.license.chainId)));
+  };
+
   v1.post("/licenses/:id/renew", need("licenses:write"), async (req, res) => {
     const id = parse(idParam, req.params.id, "id");
+    const key = keyOf(req);
     const input = parse(renewBody, body(req));
-    const license = await service.renew(principal(res), id, input.durationSeconds);
-    res.json(licenseView(license, contractOf(license.chainId)));
+    answerAction(res, await service.renew(principal(res), id, input.durationSeconds, key));
   });
 
   v1.post("/licenses/:id/revoke", need("admin"), async (req, res) => {
     const id = parse(idParam, req.params.id, "id");
+    const key = keyOf(req);
     const input = parse(revokeBody, body(req));
-    const license = await service.revoke(principal(res), id, input.reason ?? "revoked");
-    res.json(licenseView(license, contractOf(license.chainId)));
+    answerAction(res, await service.revoke(principal(res), id, input.reason ?? "revoked", key));
   });
 
   v1.get("/products", need("licenses:read"), (_req, res) => {

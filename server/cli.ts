@@ -103,6 +103,12 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
   }
 }
 
+/** `--idempotency-key` of renew / revoke as the header (none generated: a new key per run would renew again). */
+function keyHeader(values: Parsed["values"]): Record<string, string> {
+  const key = values["idempotency-key"];
+  return key === undefined ? {} : { "idempotency-key": key };
+}
+
 async function execute(parsed: Parsed & { command: string }, base: string, key: string): Promise<number> {
   const { command, values } = parsed;
   const call = async (
@@ -201,15 +207,19 @@ async function execute(parsed: Parsed & { command: string }, base: string, key: 
       break;
     case "renew":
       required(values, "duration", command);
-      result = await call("POST", `/v1/licenses/${id}/renew`, {
-        durationSeconds: int(values, "duration", command),
-      });
+      result = await call(
+        "POST",
+        `/v1/licenses/${id}/renew`,
+        { durationSeconds: int(values, "duration", command) },
+        keyHeader(values),
+      );
       break;
     case "revoke":
       result = await call(
         "POST",
         `/v1/licenses/${id}/revoke`,
         values.reason ? { reason: values.reason } : {},
+        keyHeader(values),
       );
       break;
     case "chains":

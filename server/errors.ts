@@ -47,7 +47,14 @@ export const ERROR_CATALOGUE = {
   IDEMPOTENCY_CONFLICT: {
     httpStatus: 409,
     retriable: false,
-    description: "The Idempotency-Key was already used with a different request body.",
+    description:
+      "The Idempotency-Key was already used with a different request body (or another route or license).",
+  },
+  IDEMPOTENCY_IN_PROGRESS: {
+    httpStatus: 409,
+    retriable: true,
+    description:
+      "The renew or revoke under this Idempotency-Key is still being processed (its transaction is pending); retry later.",
   },
   INVALID_STATE: {
     httpStatus: 409,

@@ -14,6 +14,7 @@ import {
   issueBody,
   issueHeaders,
   issueQuery,
+  actionHeaders,
   listQuery,
   productBody,
   renewBody,
@@ -140,6 +141,21 @@ export function openApiDocument(options: OpenApiOptions): Record<string, unknown
   };
   const write = 405; // a read-only replica answers every write with READ_ONLY_REPLICA
   const license = (description: string) => ({ description, ...json(licenseSchema) });
+  // renew / revoke: the answer of a request under an Idempotency-Key already used
+  const actionAnswer = (description: string) => ({
+    ...license(description),
+    headers: {
+      ...rateLimitHeaders,
+      "Idempotent-Replayed": {
+        description:
+          "`true`: the stored answer of an earlier request with this Idempotency-Key (nothing sent again)",
+        schema: { type: "string" as const, enum: ["true"] },
+      },
+    },
+  });
+  const actionConflicts =
+    "`IDEMPOTENCY_CONFLICT`: the Idempotency-Key was used with another body, license or route; " +
+    "`IDEMPOTENCY_IN_PROGRESS`: its action's transaction is still pending, retry";
 
   v1(
     "licenses:write",
@@ -213,10 +229,14 @@ export function openApiDocument(options: OpenApiOptions): Record<string, unknown
       method: "post",
       path: "/v1/licenses/{id}/renew",
       summary: "Extend a subscription license",
-      request: { params: idParams, body: { required: true, ...json(renewBody) } },
+      description:
+        "The contract adds `durationSeconds` on every call: send an `Idempotency-Key` so that a retry does not " +
+        "extend twice.",
+      request: { params: idParams, headers: actionHeaders, body: { required: true, ...json(renewBody) } },
     },
-    { "200": license("Renewed") },
+    { "200": actionAnswer("Renewed (or the replay of a renew under the same Idempotency-Key)") },
     [write, 404, 409, 502, 503, 504],
+    { 409: actionConflicts },
   );
   v1(
     "admin",
@@ -224,10 +244,11 @@ export function openApiDocument(options: OpenApiOptions): Record<string, unknown
       method: "post",
       path: "/v1/licenses/{id}/revoke",
       summary: "Revoke a license (admin)",
-      request: { params: idParams, body: { required: false, ...json(revokeBody) } },
+      request: { params: idParams, headers: actionHeaders, body: { required: false, ...json(revokeBody) } },
     },
-    { "200": license("Revoked") },
+    { "200": actionAnswer("Revoked (or the replay of a revoke under the same Idempotency-Key)") },
     [write, 404, 409, 502, 503, 504],
+    { 409: actionConflicts },
   );
   v1(
     "licenses:read",

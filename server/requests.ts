@@ -93,6 +93,16 @@ export const issueHeaders = z.object({
     .openapi({ description: "`wait=<seconds>` (RFC 7240): wait for confirmation like `?wait`" }),
 });
 
+/** `POST /v1/licenses/{id}/renew` and `/revoke` headers: one on-chain action per key. */
+export const actionHeaders = z.object({
+  "Idempotency-Key": idempotencyKey.optional().openapi({
+    description:
+      "1-200 visible ASCII characters: the same key, license and body again → the same answer " +
+      "(`Idempotent-Replayed: true`), no second on-chain action; another body or license → 409. " +
+      "Without it every call acts (a retried renew extends twice)",
+  }),
+});
+
 /**
  * An integer query parameter: only decimal digits are a number (no `0x10`, `1e1` or blanks, which
  * `z.coerce` would take); anything else stays a string and fails as one. Documented as an integer.

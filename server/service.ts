@@ -16,6 +16,7 @@ import { AppError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 import type { ChainView } from "./policies.js";
 import { Acceptor } from "./service/accept.js";
+import { KeyedActions, type ActionResult } from "./service/actions.js";
 import { ChainPool } from "./service/chain-pool.js";
 import { GroupCommit } from "./service/group-commit.js";
 import { verifyOnChain, type VerifyResult } from "./service/verify.js";
@@ -32,6 +33,7 @@ export class LicenseService {
   private readonly chains: ChainPool;
   private readonly group: GroupCommit;
   private readonly acceptor: Acceptor;
+  private readonly keyed: KeyedActions;
 
   constructor(
     readonly config: Config,
@@ -89,6 +91,11 @@ export class LicenseService {
       config.policy,
       logger,
     );
+    this.keyed = new KeyedActions(store, {
+      client: (chainId) => this.clients.get(chainId)!,
+      worker: (chainId) => this.workers.get(chainId)!,
+      usable: (chainId) => this.chains.usable(chainId),
+    });
     for (const product of config.products) this.store.addProduct(product);
   }
 
@@ -214,35 +221,62 @@ export class LicenseService {
     return license;
   }
 
-  async revoke(client: Client, id: string, reason: string): Promise<LicenseRecord> {
+  /**
+   * Revokes on-chain. With an `idempotencyKey` (see {@link KeyedActions}): one revoke per key, a retry
+   * answers the same license (`replayed`); without, a revoked license is answered as it is.
+   */
+  async revoke(client: Client, id: string, reason: string, idempotencyKey?: string): Promise<ActionResult> {
     this.writable();
-    const license = this.confirmedOrThrow(client, id);
-    if (license.revoked) return license;
-    const data = LICENSE_INTERFACE.encodeFunctionData("revoke", [
-      license.tokenId,
-      encodeBytes32String(reason.slice(0, 31)),
-    ]);
-    await this.sendAction(license.chainId, data);
+    const license = this.get(client, id, true);
+    const data = (): string => {
+      const confirmed = this.confirmedOrThrow(client, id);
+      return LICENSE_INTERFACE.encodeFunctionData("revoke", [
+        confirmed.tokenId,
+        encodeBytes32String(reason.slice(0, 31)),
+      ]);
+    };
+    if (idempotencyKey !== undefined) {
+      const seen = this.store.getAction(client.id, idempotencyKey);
+      // revoked before (without this key): nothing to send, nothing to claim, as without a key
+      if (!seen && license.revoked) return { license, replayed: false };
+      return this.keyed.run(client, idempotencyKey, "revoke", license, { reason }, data);
+    }
+    const confirmed = this.confirmedOrThrow(client, id);
+    if (confirmed.revoked) return { license: confirmed, replayed: false };
+    await this.sendAction(license.chainId, data());
     this.store.setRevoked(id);
-    return this.store.getLicense(id)!;
+    return { license: this.store.getLicense(id)!, replayed: false };
   }
 
-  async renew(client: Client, id: string, durationSeconds: number): Promise<LicenseRecord> {
+  /**
+   * Extends a subscription on-chain (the contract adds `durationSeconds` on every call). With an
+   * `idempotencyKey`: one renewal per key (see {@link KeyedActions}); without, every call renews.
+   */
+  async renew(
+    client: Client,
+    id: string,
+    durationSeconds: number,
+    idempotencyKey?: string,
+  ): Promise<ActionResult> {
     this.writable();
+    const data = (): string => {
+      const license = this.confirmedOrThrow(client, id);
+      if (license.revoked) throw new AppError("INVALID_STATE", `license ${id} is revoked`);
+      if (license.expiresAt === 0) throw new AppError("INVALID_STATE", `license ${id} is perpetual`);
+      return LICENSE_INTERFACE.encodeFunctionData("renewSubscription", [license.tokenId, durationSeconds]);
+    };
+    if (idempotencyKey !== undefined) {
+      const license = this.get(client, id, true);
+      return this.keyed.run(client, idempotencyKey, "renew", license, { durationSeconds }, data);
+    }
     const license = this.confirmedOrThrow(client, id);
-    if (license.revoked) throw new AppError("INVALID_STATE", `license ${id} is revoked`);
-    if (license.expiresAt === 0) throw new AppError("INVALID_STATE", `license ${id} is perpetual`);
-    const data = LICENSE_INTERFACE.encodeFunctionData("renewSubscription", [
-      license.tokenId,
-      durationSeconds,
-    ]);
-    await this.sendAction(license.chainId, data);
+    await this.sendAction(license.chainId, data());
     const chain = this.clients.get(license.chainId)!;
     const record = (await chain.contract.getFunction("license")(BigInt(license.tokenId))) as {
       expiresAt: bigint;
     };
     this.store.setExpiry(id, Number(record.expiresAt));
-    return this.store.getLicense(id)!;
+    return { license: this.store.getLicense(id)!, replayed: false };
   }
 
   private writable(): void {

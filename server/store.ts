@@ -16,13 +16,14 @@ import type {
   OutboxEvent,
   Product,
 } from "./domain.js";
+import { SqliteActions } from "./store/actions.js";
 import { SqliteEventOutbox } from "./store/event-outbox.js";
 import { SqliteLicenses } from "./store/licenses.js";
 import { SqliteProducts } from "./store/products.js";
 import { SqliteReplicaApply } from "./store/replica-apply.js";
 import { SqliteDb } from "./store/sqlite.js";
 import { SqliteTxOutbox } from "./store/tx-outbox.js";
-import type { Store, StoreOptions } from "./store/types.js";
+import type { ActionClaim, ActionRecord, SignedAction, Store, StoreOptions } from "./store/types.js";
 
 export type {
   ApplyResult,
@@ -38,6 +39,10 @@ export type {
   Product,
 } from "./domain.js";
 export type {
+  ActionClaim,
+  ActionRecord,
+  ActionStore,
+  SignedAction,
   EventOutboxStore,
   LicenseStore,
   ProductStore,
@@ -54,6 +59,7 @@ export class SqliteStore implements Store {
   private readonly batches: SqliteTxOutbox;
   private readonly events: SqliteEventOutbox;
   private readonly replica: SqliteReplicaApply;
+  private readonly actions: SqliteActions;
 
   constructor(file: string, options: StoreOptions = {}) {
     this.db = new SqliteDb(file, () => options.events?.onCommitted?.());
@@ -62,6 +68,7 @@ export class SqliteStore implements Store {
     this.productRows = new SqliteProducts(this.db);
     this.batches = new SqliteTxOutbox(this.db, this.events);
     this.replica = new SqliteReplicaApply(this.db);
+    this.actions = new SqliteActions(this.db, this.licenses, this.batches);
   }
 
   // licenses and idempotency keys
@@ -147,6 +154,30 @@ export class SqliteStore implements Store {
   }
   appliedEventCount(): number {
     return this.replica.appliedEventCount();
+  }
+
+  // renew / revoke under an Idempotency-Key
+  claimAction(claim: ActionClaim): { claimed: true } | { claimed: false; existing?: ActionRecord } {
+    return this.actions.claimAction(claim);
+  }
+  getAction(clientId: string, key: string): ActionRecord | undefined {
+    return this.actions.getAction(clientId, key);
+  }
+  actionSent(clientId: string, key: string, signed: SignedAction): void {
+    this.actions.actionSent(clientId, key, signed);
+  }
+  completeAction(
+    clientId: string,
+    key: string,
+    change: { expiresAt: number } | { revoked: true },
+  ): LicenseRecord {
+    return this.actions.completeAction(clientId, key, change);
+  }
+  resetAction(clientId: string, key: string): void {
+    this.actions.resetAction(clientId, key);
+  }
+  releaseAction(clientId: string, key: string): void {
+    this.actions.releaseAction(clientId, key);
   }
 
   close(): void {

@@ -26,8 +26,12 @@ export type { WorkerOptions } from "./worker/context.js";
 export { gasLimitFor } from "./worker/context.js";
 export { parseIssued, revertName } from "./worker/reconciler.js";
 
+/** Called with the signed transaction before it is broadcast (the caller writes it to the outbox). */
+export type RecordSigned = (batchId: string, nonce: number, txHash: string, rawTx: string) => void;
+
 interface Action {
   data: string;
+  record?: RecordSigned;
   resolve: (result: { txHash: string; blockNumber: number }) => void;
   reject: (error: unknown) => void;
 }
@@ -100,10 +104,13 @@ export class ChainWorker {
     this.notify();
   }
 
-  /** Sends a single contract call (revoke, renew) through this worker's nonce sequence. */
-  sendAction(data: string): Promise<{ txHash: string; blockNumber: number }> {
+  /**
+   * Sends a single contract call (revoke, renew) through this worker's nonce sequence; `record` gets the
+   * signed transaction before the broadcast (fee bumps are then recorded under its batch id).
+   */
+  sendAction(data: string, record?: RecordSigned): Promise<{ txHash: string; blockNumber: number }> {
     return new Promise((resolve, reject) => {
-      this.actions.push({ data, resolve, reject });
+      this.actions.push({ data, resolve, reject, ...(record ? { record } : {}) });
       this.notify();
     });
   }
@@ -172,9 +179,13 @@ export class ChainWorker {
           cause: error,
         });
       }
-      const sent = await this.sender.signAndSend(action.data, gas);
+      const sent = await this.sender.signAndSend(action.data, gas, action.record);
       if (!sent) throw new AppError("CHAIN_UNAVAILABLE", "the transaction could not be sent");
-      const receipt = await this.receipts.waitReceipt({ txHashes: [sent.txHash], rawTx: sent.rawTx });
+      const receipt = await this.receipts.waitReceipt({
+        txHashes: [sent.txHash],
+        rawTx: sent.rawTx,
+        ...(action.record ? { batchId: sent.batchId } : {}),
+      });
       if (!receipt || receipt.status !== 1)
         throw new AppError("CHAIN_TX_FAILED", "the transaction was not mined");
       action.resolve({ txHash: receipt.hash, blockNumber: receipt.blockNumber });

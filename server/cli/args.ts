@@ -36,6 +36,7 @@ const OPTIONS = {
   limit: STRING,
   cursor: STRING,
   reason: STRING,
+  "idempotency-key": STRING,
 } as const;
 type Flag = keyof typeof OPTIONS;
 const GLOBAL: readonly Flag[] = ["url", "json", "help"];
@@ -70,8 +71,18 @@ license issue --file <licensees.csv> [--out <results.csv|.jsonl>] [--chunk-size 
       "license list [--licensee <address>] [--product <id>] [--status <status>] [--chain <id>] [--limit <n>] [--cursor <c>]",
   },
   verify: { flags: [], id: true, usage: "license verify <license id>" },
-  renew: { flags: ["duration"], id: true, usage: "license renew <license id> --duration <s>" },
-  revoke: { flags: ["reason"], id: true, usage: "license revoke <license id> [--reason <text>]   (admin)" },
+  renew: {
+    flags: ["duration", "idempotency-key"],
+    id: true,
+    usage: `license renew <license id> --duration <s> [--idempotency-key <key>]
+  The contract adds --duration on every renew: give the same --idempotency-key when running it again
+  (e.g. after a timeout) and the service renews once and answers the first result again.`,
+  },
+  revoke: {
+    flags: ["reason", "idempotency-key"],
+    id: true,
+    usage: "license revoke <license id> [--reason <text>] [--idempotency-key <key>]   (admin)",
+  },
   chains: { flags: [], usage: "license chains" },
   products: { flags: [], usage: "license products" },
 };

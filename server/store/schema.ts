@@ -1,11 +1,12 @@
 /**
  * The SQLite schema of the embedded store: licenses, idempotency keys, products, the transaction outbox
- * (batches), the event outbox and the replica's bookkeeping. Every statement is idempotent (`IF NOT
- * EXISTS`), so opening a database applies it.
+ * (batches), the event outbox and the replica's bookkeeping. The base schema is idempotent (`IF NOT
+ * EXISTS`); later changes are numbered {@link MIGRATIONS}, applied once each at start-up in order and
+ * counted in `PRAGMA user_version`, so an existing database upgrades when the service opens it.
  */
 import type { DatabaseSync } from "node:sqlite";
 
-const SCHEMA = `
+export const BASE_SCHEMA = `
 CREATE TABLE IF NOT EXISTS licenses (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   id TEXT NOT NULL UNIQUE,
@@ -95,5 +96,44 @@ export function applySchema(db: DatabaseSync): void {
     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; " +
       "PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 4000;",
   );
-  db.exec(SCHEMA);
+  db.exec(BASE_SCHEMA);
+  migrate(db);
+}
+
+/**
+ * Schema changes after the base schema; `user_version` = how many are applied. Append only: a
+ * released migration is never edited.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: renew / revoke with an Idempotency-Key: the key is claimed in `idempotency` (one namespace with
+  // issue), this row holds the action's state and, once done, its result; `batch_id` is its transaction
+  // in the outbox (`batches`, no licenses), written before the broadcast
+  `CREATE TABLE IF NOT EXISTS action_keys (
+     client_id TEXT NOT NULL,
+     key TEXT NOT NULL,
+     license_id TEXT NOT NULL,
+     action TEXT NOT NULL CHECK (action IN ('renew','revoke')),
+     status TEXT NOT NULL CHECK (status IN ('pending','sent','done')),
+     batch_id TEXT,
+     result TEXT,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     PRIMARY KEY (client_id, key)
+   ) WITHOUT ROWID;`,
+];
+
+/** Applies the migrations the database lacks, each in its own transaction with its version. */
+export function migrate(db: DatabaseSync): void {
+  const current = Number((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version);
+  for (let version = current; version < MIGRATIONS.length; version++) {
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      db.exec(MIGRATIONS[version]!);
+      db.exec(`PRAGMA user_version = ${version + 1}`);
+      db.exec("COMMIT");
+    } catch (error) {
+      db.exec("ROLLBACK");
+      throw error;
+    }
+  }
 }

@@ -10,6 +10,8 @@ export class SqliteDb {
   private readonly statements = new Map<string, StatementSync>();
   /** The open transaction wrote outbox events: `onEventsCommitted` runs after its commit. */
   private eventsWritten = false;
+  /** Open `tx` calls (the outermost one owns BEGIN / COMMIT). */
+  private depth = 0;
 
   constructor(
     file: string,
@@ -29,10 +31,13 @@ export class SqliteDb {
     return statement;
   }
 
+  /** Nesting: a `tx` inside another runs as part of the outer transaction. */
   tx<T>(fn: () => T): T {
+    if (this.depth > 0) return fn();
     this.db.exec("BEGIN IMMEDIATE");
     this.eventsWritten = false;
     let result: T;
+    this.depth++;
     try {
       result = fn();
       this.db.exec("COMMIT");
@@ -40,6 +45,8 @@ export class SqliteDb {
       this.eventsWritten = false;
       this.db.exec("ROLLBACK");
       throw error;
+    } finally {
+      this.depth--;
     }
     if (this.eventsWritten) {
       this.eventsWritten = false;

@@ -91,6 +91,57 @@ export interface ReplicaStore {
   appliedEventCount(): number;
 }
 
-export interface Store extends LicenseStore, ProductStore, TxOutboxStore, EventOutboxStore, ReplicaStore {
+/** A renew or revoke claimed under an Idempotency-Key (per API client). */
+export interface ActionClaim {
+  clientId: string;
+  key: string;
+  licenseId: string;
+  action: "renew" | "revoke";
+  /** Hash over action, license id and body: another one under the same key is a conflict. */
+  bodyHash: string;
+}
+
+/** The state of a claimed action: `pending` (nothing broadcast), `sent` (its transaction is), `done`. */
+export interface ActionRecord extends ActionClaim {
+  status: "pending" | "sent" | "done";
+  /** Its transaction in the outbox (status as the chain settled it). */
+  batch?: { id: string; status: "sent" | "done" | "dropped"; txHashes: string[] };
+  /** The license as answered when the action was done (a replay answers it again). */
+  result?: LicenseRecord;
+}
+
+/** The action's signed transaction, written to the outbox before it is broadcast. */
+export interface SignedAction {
+  id: string;
+  chainId: number;
+  nonce: number;
+  txHash: string;
+  rawTx: string;
+}
+
+/** Idempotent renew / revoke (`Idempotency-Key`): claim, transaction sent, done or given up. */
+export interface ActionStore {
+  /**
+   * Claims the key by insert (atomic: of concurrent claims one wins). Not claimed: the action stored
+   * under it (none when the key belongs to an issue request).
+   */
+  claimAction(claim: ActionClaim): { claimed: true } | { claimed: false; existing?: ActionRecord };
+  getAction(clientId: string, key: string): ActionRecord | undefined;
+  /** Records the signed transaction in the outbox and the action as `sent` (one transaction). */
+  actionSent(clientId: string, key: string, signed: SignedAction): void;
+  /** Mined: the license changed (its event), the outbox entry settled, the result stored (one transaction). */
+  completeAction(
+    clientId: string,
+    key: string,
+    change: { expiresAt: number } | { revoked: true },
+  ): LicenseRecord;
+  /** Its transaction will never be mined: back to `pending`, to be sent again. */
+  resetAction(clientId: string, key: string): void;
+  /** Nothing happened on-chain: the key is free again (a retry starts afresh). */
+  releaseAction(clientId: string, key: string): void;
+}
+
+export interface Store
+  extends LicenseStore, ProductStore, TxOutboxStore, EventOutboxStore, ReplicaStore, ActionStore {
   close(): void;
 }
