@@ -6,19 +6,16 @@
  */
 import { expect } from "chai";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
-import { writeFileSync } from "node:fs";
-import path from "node:path";
-import { getChains } from "../fixtures/infra.js";
 import { sha256Hex } from "../../server/config.js";
 import {
   KEYS,
-  deployLicenseToken,
+  childServiceSetup,
   devKey,
   mintedCount,
   randomAddress,
   sleep,
   startServer,
-  tempDir,
+  type ChildServiceSetup,
   type TestChain,
 } from "./helpers.js";
 
@@ -46,43 +43,19 @@ async function post(base: string, key: string, licensee: string): Promise<{ stat
 describe("server: crash recovery", function () {
   this.timeout(240_000);
   let chains: TestChain[];
-  let tmp: ReturnType<typeof tempDir>;
+  let tmp: ChildServiceSetup["tmp"];
   let configFile: string;
   const children: ChildProcessWithoutNullStreams[] = [];
   const env: NodeJS.ProcessEnv = { CRASH_TEST_SIGNER: SIGNER };
 
   before(async function () {
-    const set = await getChains();
-    tmp = tempDir();
-    chains = [];
-    const deployments: Record<string, unknown> = {};
-    for (const c of set.chains) {
-      const { address, blockNumber } = await deployLicenseToken(c.rpcUrl, SIGNER);
-      chains.push({ name: c.name, chainId: c.chainId, rpcUrl: c.rpcUrl, contract: address });
-      deployments[String(c.chainId)] = { address, blockNumber, txHash: "0x", deployer: "test" };
-    }
-    writeFileSync(path.join(tmp.dir, "deployments.json"), JSON.stringify({ chains: deployments }));
-    configFile = path.join(tmp.dir, "config.json");
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        database: { path: path.join(tmp.dir, "licenses.sqlite") },
-        deploymentsFile: "deployments.json",
-        chains: chains.map((c) => ({
-          name: c.name,
-          chainId: c.chainId,
-          rpcUrl: c.rpcUrl,
-          signer: { env: "CRASH_TEST_SIGNER" },
-        })),
-        products: [{ id: 1, name: "Pro" }],
-        batching: { maxSize: 10, maxWaitMs: 30 },
-        health: { intervalMs: 500 },
-        apiKeys: [
-          { id: "client", sha256: sha256Hex(KEYS.client), scopes: ["licenses:write", "licenses:read"] },
-          { id: "admin", sha256: sha256Hex(KEYS.admin), scopes: ["admin"] },
-        ],
-      }),
-    );
+    ({ tmp, chains, configFile } = await childServiceSetup(SIGNER, "CRASH_TEST_SIGNER", {
+      products: [{ id: 1, name: "Pro" }],
+      apiKeys: [
+        { id: "client", sha256: sha256Hex(KEYS.client), scopes: ["licenses:write", "licenses:read"] },
+        { id: "admin", sha256: sha256Hex(KEYS.admin), scopes: ["admin"] },
+      ],
+    }));
   });
 
   after(function () {

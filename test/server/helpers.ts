@@ -4,7 +4,7 @@
  * by the server tests (each test file its own), so nonces never collide with other test files.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -30,6 +30,7 @@ import { buildRuntime, type Runtime } from "../../server/index.js";
 import { readContractArtifact } from "../../server/artifact.js";
 import { DEFAULT_ADMIN_DELAY } from "../../scripts/deploy.js";
 import { ROOT } from "../support/procs.js";
+import { getChains } from "../fixtures/infra.js";
 
 export const MNEMONIC = "test test test test test test test test test test test junk";
 
@@ -176,6 +177,53 @@ export interface Started {
   base: string;
   /** Log messages (pino JSON lines) seen on stdout. */
   logs: string[];
+}
+
+/** A service configuration for {@link startServer}: fresh contracts on the shared chains, in a temp dir. */
+export interface ChildServiceSetup {
+  tmp: ReturnType<typeof tempDir>;
+  chains: TestChain[];
+  configFile: string;
+}
+
+/**
+ * Deploys fresh contracts with `signer` on the three shared chains and writes `deployments.json` and a
+ * `config.json` (SQLite in the temp dir, the signer read from env `signerEnv`, small batches, fast health
+ * probes) for a service run as its own process; `extra` is merged into the config (products, apiKeys…).
+ */
+export async function childServiceSetup(
+  signer: string,
+  signerEnv: string,
+  extra: Record<string, unknown>,
+): Promise<ChildServiceSetup> {
+  const set = await getChains();
+  const tmp = tempDir();
+  const chains: TestChain[] = [];
+  const deployments: Record<string, unknown> = {};
+  for (const c of set.chains) {
+    const { address, blockNumber } = await deployLicenseToken(c.rpcUrl, signer);
+    chains.push({ name: c.name, chainId: c.chainId, rpcUrl: c.rpcUrl, contract: address });
+    deployments[String(c.chainId)] = { address, blockNumber, txHash: "0x", deployer: "test" };
+  }
+  writeFileSync(path.join(tmp.dir, "deployments.json"), JSON.stringify({ chains: deployments }));
+  const configFile = path.join(tmp.dir, "config.json");
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      database: { path: path.join(tmp.dir, "licenses.sqlite") },
+      deploymentsFile: "deployments.json",
+      chains: chains.map((c) => ({
+        name: c.name,
+        chainId: c.chainId,
+        rpcUrl: c.rpcUrl,
+        signer: { env: signerEnv },
+      })),
+      batching: { maxSize: 10, maxWaitMs: 30 },
+      health: { intervalMs: 500 },
+      ...extra,
+    }),
+  );
+  return { tmp, chains, configFile };
 }
 
 /**

@@ -6,21 +6,18 @@
  */
 import { expect } from "chai";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
-import { writeFileSync } from "node:fs";
-import path from "node:path";
 import { Contract } from "ethers";
-import { getChains } from "../fixtures/infra.js";
 import { sha256Hex } from "../../server/config.js";
 import { LICENSE_INTERFACE } from "../../server/contract.js";
 import {
   KEYS,
-  deployLicenseToken,
+  childServiceSetup,
   devKey,
   provider,
   randomAddress,
   sleep,
   startServer,
-  tempDir,
+  type ChildServiceSetup,
   type TestChain,
 } from "./helpers.js";
 
@@ -55,42 +52,18 @@ async function post(
 describe("server: idempotent renew across a SIGKILL", function () {
   this.timeout(240_000);
   let chains: TestChain[];
-  let tmp: ReturnType<typeof tempDir>;
+  let tmp: ChildServiceSetup["tmp"];
   let configFile: string;
   const children: ChildProcessWithoutNullStreams[] = [];
   const env: NodeJS.ProcessEnv = { IDEMPOTENT_CRASH_SIGNER: SIGNER };
 
   before(async function () {
-    const set = await getChains();
-    tmp = tempDir();
-    chains = [];
-    const deployments: Record<string, unknown> = {};
-    for (const c of set.chains) {
-      const { address, blockNumber } = await deployLicenseToken(c.rpcUrl, SIGNER);
-      chains.push({ name: c.name, chainId: c.chainId, rpcUrl: c.rpcUrl, contract: address });
-      deployments[String(c.chainId)] = { address, blockNumber, txHash: "0x", deployer: "test" };
-    }
-    writeFileSync(path.join(tmp.dir, "deployments.json"), JSON.stringify({ chains: deployments }));
-    configFile = path.join(tmp.dir, "config.json");
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        database: { path: path.join(tmp.dir, "licenses.sqlite") },
-        deploymentsFile: "deployments.json",
-        chains: chains.map((c) => ({
-          name: c.name,
-          chainId: c.chainId,
-          rpcUrl: c.rpcUrl,
-          signer: { env: "IDEMPOTENT_CRASH_SIGNER" },
-        })),
-        products: [{ id: 1, name: "Pro", defaultDurationSeconds: 86_400 }],
-        batching: { maxSize: 10, maxWaitMs: 30 },
-        health: { intervalMs: 500 },
-        apiKeys: [
-          { id: "client", sha256: sha256Hex(KEYS.client), scopes: ["licenses:write", "licenses:read"] },
-        ],
-      }),
-    );
+    ({ tmp, chains, configFile } = await childServiceSetup(SIGNER, "IDEMPOTENT_CRASH_SIGNER", {
+      products: [{ id: 1, name: "Pro", defaultDurationSeconds: 86_400 }],
+      apiKeys: [
+        { id: "client", sha256: sha256Hex(KEYS.client), scopes: ["licenses:write", "licenses:read"] },
+      ],
+    }));
   });
 
   after(function () {
