@@ -2,7 +2,7 @@
  * Ids and hashes of a license: its time-ordered id, its on-chain request reference, and the canonical
  * JSON that body hashes and terms hashes are taken over.
  */
-import { randomFillSync } from "node:crypto";
+import { createHash, randomFillSync } from "node:crypto";
 import { keccakHex } from "./keccak.js";
 
 const uuidPool = Buffer.alloc(16 * 256);
@@ -43,4 +43,9 @@ export function canonicalJson(value: unknown): string {
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
   }
   return JSON.stringify(value);
+}
+
+/** SHA-256 (hex) of the canonical JSON: what an idempotency key's request is compared by. */
+export function bodyHash(value: unknown): string {
+  return createHash("sha256").update(canonicalJson(value)).digest("hex");
 }

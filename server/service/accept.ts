@@ -3,7 +3,6 @@
  * selection, ids and hashes, then the insert joins the group commit. Bulk requests are handled in
  * chunks, one chunk per event-loop turn.
  */
-import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type {
@@ -17,7 +16,7 @@ import type {
 } from "../domain.js";
 import { errorFields } from "../../common/log.js";
 import { AppError } from "../errors.js";
-import { canonicalJson, requestRefOf, uuidV7 } from "../ids.js";
+import { bodyHash, canonicalJson, requestRefOf, uuidV7 } from "../ids.js";
 import { keccakHex } from "../keccak.js";
 import { selectChain, type ChainView } from "../policies.js";
 import type { LicenseStore, ProductStore } from "../store/types.js";
@@ -178,10 +177,10 @@ export class Acceptor {
     input: IssueInput,
     idempotencyKey: string | undefined,
   ): { license: LicenseRecord; created: false } | { item: NewLicenseItem } {
-    const bodyHash = createHash("sha256").update(canonicalJson(input)).digest("hex");
+    const inputHash = bodyHash(input);
     if (idempotencyKey) {
       // a retry must not need a healthy chain
-      const existing = this.peekIdempotent(client.id, idempotencyKey, bodyHash);
+      const existing = this.peekIdempotent(client.id, idempotencyKey, inputHash);
       if (existing) return existing;
     }
     const selection = selectChain(this.policy, {
@@ -227,7 +226,7 @@ export class Acceptor {
           reason: selection.reason,
           candidates: selection.ordered,
         },
-        ...(idempotencyKey ? { idempotency: { key: idempotencyKey, bodyHash } } : {}),
+        ...(idempotencyKey ? { idempotency: { key: idempotencyKey, bodyHash: inputHash } } : {}),
       },
     };
   }

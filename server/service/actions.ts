@@ -4,11 +4,10 @@
  * action's state before the broadcast; a retry answers the stored result, waits for the action in
  * flight, or settles the action against the chain (after a crash) before it would ever send again.
  */
-import { createHash } from "node:crypto";
 import type { ChainClient } from "../chain.js";
 import type { Client, LicenseRecord } from "../domain.js";
 import { AppError } from "../errors.js";
-import { canonicalJson } from "../ids.js";
+import { bodyHash } from "../ids.js";
 import type { ActionRecord, ActionStore, LicenseStore } from "../store/types.js";
 import type { ChainWorker } from "../worker.js";
 
@@ -23,7 +22,7 @@ export interface ActionResult {
 
 /** The request a key stands for: the action, the license and the body (key order does not matter). */
 export function actionBodyHash(action: ActionKind, licenseId: string, body: unknown): string {
-  return createHash("sha256").update(canonicalJson({ action, licenseId, body })).digest("hex");
+  return bodyHash({ action, licenseId, body });
 }
 
 export class KeyedActions {
